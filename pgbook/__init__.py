@@ -1,0 +1,53 @@
+"""pgbook: the code behind the executable book on policy gradients.
+
+Every chapter of the book imports this package. Its modules are small and have one job each:
+
+* :mod:`pgbook.symbolic`  SymPy side: policies, score functions, ``assert_identical``.
+* :mod:`pgbook.mdp`       ``TabularMDP``: exact J(theta), its gradient, trajectory enumeration.
+* :mod:`pgbook.checks`    numeric checks: autograd vs closed form, confidence intervals.
+* :mod:`pgbook.objectives` surrogate objectives J and their score weights Psi.
+* :mod:`pgbook.plot`      one figure style for every chapter.
+* :mod:`pgbook.algos`     one short file per algorithm: ``Config`` + ``train() -> History``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "seed_everything"]
+
+
+def seed_everything(seed: int, *, deterministic: bool = True) -> torch.Generator:
+    """Seed Python's ``random``, NumPy and PyTorch, and return a seeded ``torch.Generator``.
+
+    Parameters
+    ----------
+    seed:
+        A non-negative integer below 2**32.
+    deterministic:
+        If true, ask PyTorch for deterministic algorithms (CPU kernels here are already
+        deterministic for a fixed thread count; this turns silent non-determinism into errors).
+
+    Returns
+    -------
+    torch.Generator
+        A generator seeded with ``seed``, for code that prefers an explicit generator
+        over the global one.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"seed must be an integer, got {type(seed).__name__}")
+    if not 0 <= int(seed) < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
+    seed = int(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    return torch.Generator().manual_seed(seed)
