@@ -148,9 +148,12 @@ class TabularMDP:
             if any(p < 0 for p in row) or sum(row) != 1:
                 raise ValueError(f"transitions[{s}][{a}] must be a probability vector "
                                  f"(non-negative, summing to 1), got {row}")
-        if _nested_depth(rewards) == 2:
-            rewards = [[[rewards[s][a]] * S for a in range(A)] for s in range(S)]
-        self.R_exact = _exact_array(rewards, (S, A, S), "rewards")
+        if _nested_depth(rewards) == 2:  # r(s, a): the same reward whatever s' is
+            r_sa = _exact_array(rewards, (S, A), "rewards")
+            self.R_exact = {(s, a, s2): r_sa[(s, a)]
+                            for s, a, s2 in itertools.product(range(S), range(A), range(S))}
+        else:
+            self.R_exact = _exact_array(rewards, (S, A, S), "rewards")
         self.initial_exact = _exact_array(initial, (S,), "initial")
         init = [self.initial_exact[(s,)] for s in range(S)]
         if any(p < 0 for p in init) or sum(init) != 1:
@@ -340,7 +343,8 @@ class TabularMDP:
         states = torch.empty(n, T + 1, dtype=torch.long)
         actions = torch.empty(n, T, dtype=torch.long)
         rewards = torch.empty(n, T, dtype=torch.float64)
-        states[:, 0] = torch.multinomial(self.initial.expand(n, -1), 1, True, generator=generator)[:, 0]
+        initial = self.initial.expand(n, -1)
+        states[:, 0] = torch.multinomial(initial, 1, True, generator=generator)[:, 0]
         for t in range(T):
             s = states[:, t]
             a = torch.multinomial(pi[s], 1, True, generator=generator)[:, 0]
