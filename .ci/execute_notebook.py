@@ -5,8 +5,8 @@ Usage: python .ci/execute_notebook.py book/01_policies.ipynb [more.ipynb ...]
 
 Runs every cell with the current environment's python3 kernel (cwd = the notebook's folder),
 fails on the first error, then removes the outputs of every cell that is NOT tagged
-``nbval-check-output`` (so diffs stay reviewable) and all execution counts. The outputs of
-tagged cells are what ``pytest --nbval-lax`` compares on the next run.
+``nbval-check-output`` (so diffs stay reviewable). The outputs of tagged cells are what
+``pytest --nbval-lax`` compares on the next run.
 """
 
 from __future__ import annotations
@@ -23,18 +23,21 @@ CHECK_TAG = "nbval-check-output"
 
 
 def strip(nb) -> None:
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        cell.execution_count = None
-        tags = cell.metadata.get("tags", [])
-        if CHECK_TAG not in tags:
-            cell.outputs = []
-        else:
+    """Drop the outputs nbval does not compare; number the code cells 1, 2, ... in order.
+
+    nbval refuses a reference cell that has outputs but no execution count, so checked cells
+    keep a count; numbering by position (not by run) keeps the file identical across runs.
+    """
+    for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+        cell.metadata.pop("execution", None)
+        if CHECK_TAG in cell.metadata.get("tags", []):
+            cell.execution_count = number
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
-        cell.metadata.pop("execution", None)
+                    out["execution_count"] = number
+        else:
+            cell.execution_count = None
+            cell.outputs = []
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
                                  "name": "python3"}

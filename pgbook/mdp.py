@@ -170,9 +170,10 @@ class TabularMDP:
 
         In state 0, action 1 pays more now (3/2 against 1) but tends to move to the poor state 1
         (probability 7/10 against 1/5); in state 1 action 0 costs -1. Because the horizon is
-        short and the policy is stationary, the best softmax policy is *stochastic* in state 0
-        (about 77% action 0) and J_max is about 1.2474, above every deterministic policy's
-        J (best 1.2411): gradient ascent has a genuine interior optimum to find.
+        short and the policy is stationary, the best policy is *stochastic* in state 0: about
+        77% action 0 (and always action 1 in state 1). sup J = 1.249063 (chapter 2 derives it
+        exactly) lies above every deterministic policy's J (best 1.24115); it is approached as
+        theta[1, 1] - theta[1, 0] grows, never attained at finite logits.
         """
         return cls(
             transitions=[

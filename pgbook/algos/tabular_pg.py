@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import _validate as V
 from ..mdp import TabularMDP
