@@ -33,12 +33,13 @@ def _check_hidden(hidden) -> tuple[int, ...]:
 
 
 def _check_obs(obs, obs_dim: int, weight: torch.Tensor) -> torch.Tensor:
-    """Check a (obs_dim,) or (B, obs_dim) observation tensor and cast it to the weights' dtype."""
+    """Check an observation tensor of shape (..., obs_dim), e.g. (obs_dim,), (B, obs_dim) or
+    (T, N, obs_dim), and cast it to the weights' dtype."""
     if not isinstance(obs, torch.Tensor):
         raise ValueError(f"obs must be a torch.Tensor, got {type(obs).__name__}")
-    if obs.dim() not in (1, 2) or obs.shape[-1] != obs_dim:
-        raise ValueError(f"obs must have shape ({obs_dim},) or (B, {obs_dim}), "
-                         f"got {tuple(obs.shape)}")
+    if obs.dim() == 0 or obs.shape[-1] != obs_dim:
+        raise ValueError(f"obs must have shape (..., {obs_dim}), e.g. ({obs_dim},) or "
+                         f"(B, {obs_dim}), got {tuple(obs.shape)}")
     if not obs.is_floating_point():
         raise ValueError(f"obs must have a floating dtype, got {obs.dtype}")
     return obs.to(weight.dtype)
@@ -100,7 +101,8 @@ class CategoricalPolicy(nn.Module):
         self.logits = MLP(obs_dim, n_actions, hidden, activation, out_gain=0.01)
 
     def dist(self, obs: torch.Tensor) -> Categorical:
-        """pi_theta(. | obs) for obs of shape (obs_dim,) or (B, obs_dim); batch shape () or (B,)."""
+        """pi_theta(. | obs) for obs of shape (..., obs_dim); the batch shape is obs's leading
+        shape: () for one observation, (B,) for B of them."""
         obs = _check_obs(obs, self.obs_dim, self.logits.layers[0].weight)
         return Categorical(logits=self.logits(obs), validate_args=False)
 
@@ -128,7 +130,8 @@ class GaussianPolicy(nn.Module):
         self.log_std = nn.Parameter(torch.full((act_dim,), log_std_init))
 
     def dist(self, obs: torch.Tensor) -> Independent:
-        """pi_theta(. | obs) for obs of shape (obs_dim,) or (B, obs_dim); event shape (act_dim,)."""
+        """pi_theta(. | obs) for obs of shape (..., obs_dim); batch shape obs.shape[:-1], event
+        shape (act_dim,)."""
         obs = _check_obs(obs, self.obs_dim, self.log_std)
         mu = self.mean(obs)
         return Independent(Normal(mu, self.log_std.exp().expand_as(mu), validate_args=False), 1)
@@ -141,7 +144,7 @@ class ValueNet(nn.Module):
     r"""A state-value network V_phi(s): obs of shape (B, obs_dim) -> values of shape (B,).
 
     Used as a learned baseline b(s) = V_phi(s) (chapter 5) and as the critic (chapter 6).
-    A single observation of shape (obs_dim,) gives a scalar.
+    In general (..., obs_dim) -> (...): a single observation (obs_dim,) gives a scalar.
     """
 
     def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64),

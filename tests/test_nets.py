@@ -42,6 +42,7 @@ def test_categorical_policy_is_a_torch_categorical_with_the_net_logits():
     # small output gain: the initial policy is close to uniform
     assert torch.allclose(dist.probs, torch.full((6, 3), 1 / 3), atol=0.02)
     assert pi.dist(obs[0]).batch_shape == ()
+    assert pi.dist(obs.reshape(3, 2, 4)).batch_shape == (3, 2)  # time-major (T, N, obs_dim)
 
 
 def test_gaussian_policy_is_an_independent_normal_with_state_independent_std():
@@ -67,6 +68,7 @@ def test_value_net_shapes():
     v = ValueNet(4, hidden=(8,))
     assert v(torch.zeros(7, 4)).shape == (7,)
     assert v(torch.zeros(4)).shape == ()
+    assert v(torch.zeros(3, 2, 4)).shape == (3, 2)
 
 
 def test_float64_observations_are_cast_to_the_weights_dtype():
@@ -96,7 +98,7 @@ def test_policy_for_picks_the_distribution_from_the_spaces():
     (lambda: MLP(3, 2)([0.0, 0.0, 0.0]), "torch.Tensor"),
     (lambda: CategoricalPolicy(4, 1), "n_actions"),
     (lambda: CategoricalPolicy(4, 2).dist(torch.zeros(5, 3)), r"obs must have shape"),
-    (lambda: CategoricalPolicy(4, 2).dist(torch.zeros(2, 5, 4)), r"obs must have shape"),
+    (lambda: CategoricalPolicy(4, 2).dist(torch.tensor(1.0)), r"obs must have shape"),
     (lambda: CategoricalPolicy(4, 2).dist(torch.zeros(5, 4, dtype=torch.long)), "floating"),
     (lambda: GaussianPolicy(4, 0), "act_dim"),
     (lambda: GaussianPolicy(4, 2, log_std_init=float("nan")), "log_std_init"),
