@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
-__all__ = ["STYLE", "objective_curves", "use_style"]
+__all__ = ["STYLE", "learning_curve", "objective_curves", "use_style"]
 
 #: Matplotlib settings shared by every figure of the book.
 STYLE = {
@@ -55,5 +56,112 @@ def objective_curves(curves: Mapping[str, Sequence[float] | torch.Tensor], *,
         if title:
             ax.set_title(title)
         ax.legend()
+        fig.tight_layout()
+    return fig
+
+
+def _smoothed_run(history, window: int, x: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x of each finished episode, trailing moving average of the returns) of one History."""
+    returns = getattr(history, "episode_returns", None)
+    xs = getattr(history, "episode_steps" if x == "steps" else "episode_times", None)
+    if returns is None or xs is None:
+        raise ValueError(f"{name} must be a training History with episode_returns and "
+                         f"episode_{x if x == 'steps' else 'times'}, got {type(history).__name__}")
+    returns, xs = np.asarray(returns, dtype=np.float64), np.asarray(xs, dtype=np.float64)
+    if returns.ndim != 1 or len(returns) == 0:
+        raise ValueError(f"{name} has no finished episodes to plot")
+    if xs.shape != returns.shape:
+        raise ValueError(f"{name}: {len(xs)} episode {x} for {len(returns)} episode returns")
+    if not (np.isfinite(returns).all() and np.isfinite(xs).all()):
+        raise ValueError(f"{name} contains non-finite episode returns or {x}")
+    if (np.diff(xs) < 0).any():
+        raise ValueError(f"{name}: episode {x} must be non-decreasing")
+    c = np.cumsum(np.concatenate([[0.0], returns]))
+    i = np.arange(1, len(returns) + 1)
+    lo = np.maximum(i - window, 0)
+    return xs, (c[i] - c[lo]) / (i - lo)
+
+
+def learning_curve(histories, target: float | None = None, *, window: int = 20,
+                   band: str = "minmax", x: str = "steps", extend: str = "hold",
+                   num_points: int = 200, title: str | None = None, ax=None):
+    """Episode return against env steps (or wall seconds) for one or more groups of runs.
+
+    ``histories``: a History, a list of Histories (seeds of one setting), or a mapping
+    label -> History or list of Histories, e.g. ``{"no baseline": hs0, "value baseline": hs1}``.
+    A History is any object with ``episode_returns`` and ``episode_steps`` (and
+    ``episode_times`` for ``x="seconds"``), as every ``pgbook.algos`` trainer returns.
+
+    Each run's returns are smoothed by a trailing moving average over the last ``window``
+    episodes (fewer at the start), plotted at the step each episode finished. Several runs are
+    drawn as their mean on a common grid of ``num_points`` points with a band: ``"minmax"``
+    (min to max over runs), ``"std"`` (mean +- one standard deviation) or ``"none"``. A run that
+    ended earlier than others (e.g. stopped at its target) keeps its last value to the end
+    with ``extend="hold"``; with ``extend="cut"`` the group's curve stops where its first run
+    ended. ``target`` draws a dashed horizontal line. Returns the matplotlib Figure.
+    """
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(f"window must be a positive integer, got {window!r}")
+    if band not in ("minmax", "std", "none"):
+        raise ValueError(f"band must be 'minmax', 'std' or 'none', got {band!r}")
+    if x not in ("steps", "seconds"):
+        raise ValueError(f"x must be 'steps' or 'seconds', got {x!r}")
+    if extend not in ("hold", "cut"):
+        raise ValueError(f"extend must be 'hold' or 'cut', got {extend!r}")
+    if not isinstance(num_points, int) or isinstance(num_points, bool) or num_points < 2:
+        raise ValueError(f"num_points must be an integer >= 2, got {num_points!r}")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)
+                               or not np.isfinite(target)):
+        raise ValueError(f"target must be a finite number or None, got {target!r}")
+    if isinstance(histories, Mapping):
+        if not histories:
+            raise ValueError("histories must not be an empty mapping")
+        groups = dict(histories)
+    else:
+        groups = {None: histories}
+    for label, runs in list(groups.items()):
+        runs = list(runs) if isinstance(runs, list | tuple) else [runs]
+        if not runs:
+            raise ValueError(f"group {label!r} has no histories")
+        groups[label] = runs
+
+    with plt.rc_context(STYLE):
+        if ax is None:
+            fig, ax = plt.subplots()
+        else:
+            fig = ax.figure
+        for label, runs in groups.items():
+            curves = [_smoothed_run(h, window, x, f"history {i} of group {label!r}")
+                      for i, h in enumerate(runs)]
+            if len(curves) == 1:
+                xs, ys = curves[0]
+                ax.plot(xs, ys, label=label)
+                continue
+            end = (min if extend == "cut" else max)(c[0][-1] for c in curves)
+            grid = np.linspace(min(c[0][0] for c in curves), end, num_points)
+            ys = np.full((len(curves), num_points), np.nan)
+            for k, (xs, y) in enumerate(curves):
+                idx = np.searchsorted(xs, grid, side="right") - 1  # last episode at or before
+                ys[k, idx >= 0] = y[idx[idx >= 0]]
+            present = ~np.isnan(ys).all(0)
+            grid, ys = grid[present], ys[:, present]
+            mean = np.nanmean(ys, 0)
+            (line,) = ax.plot(grid, mean, label=label if label is None
+                              else f"{label} ({len(runs)} runs)")
+            if band == "minmax":
+                ax.fill_between(grid, np.nanmin(ys, 0), np.nanmax(ys, 0),
+                                color=line.get_color(), alpha=0.2, linewidth=0)
+            elif band == "std":
+                std = np.nanstd(ys, 0)
+                ax.fill_between(grid, mean - std, mean + std, color=line.get_color(),
+                                alpha=0.2, linewidth=0)
+        if target is not None:
+            ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"target {target:g}")
+        ax.set_xlabel("env steps" if x == "steps" else "wall time (s)")
+        ax.set_ylabel(f"episode return (mean of last {window})")
+        if title:
+            ax.set_title(title)
+        if any(label is not None for label in groups) or target is not None:
+            ax.legend()
         fig.tight_layout()
     return fig
