@@ -40,6 +40,7 @@ __all__ = [
     "discount_by_step",
     "discounted_return",
     "episode_return_batched",
+    "gae",
     "reward_to_go",
     "reward_to_go_batched",
 ]
@@ -174,3 +175,60 @@ def discount_by_step(values: torch.Tensor, gamma: float,
     if bool((episode_step < 0).any()):
         raise ValueError("episode_step must be >= 0 everywhere")
     return values * torch.pow(torch.as_tensor(gamma, dtype=values.dtype), episode_step)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
+        truncated: torch.Tensor, last_value: torch.Tensor | None, gamma: float, lam: float, *,
+        next_values: torch.Tensor | None = None) -> torch.Tensor:
+    r"""Generalised advantage estimates A_t^{GAE(gamma, lambda)} of a time-major rollout.
+
+    With the TD error  delta_t = r_{t+1} + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t),
+
+        A_t = delta_t + gamma * lambda * (1 - done_t) * A_{t+1},   done_t = terminated or truncated,
+
+    summed backwards inside each episode (Schulman et al. 2016; chapter 6). lambda = 0 gives the
+    one-step TD error delta_t; lambda = 1 gives the Monte-Carlo advantage G_t - V(s_t), with G_t
+    the reward-to-go bootstrapped where the episode is cut (:func:`reward_to_go_batched`).
+    ``A_t + V(s_t)`` is the lambda-return, the usual critic target.
+
+    Where V(s_{t+1}) comes from (see the module docstring for the layout):
+
+    * ``next_values`` (T, ...) if given: V of every row's true next observation (the final
+      observation where the episode ended), as :class:`pgbook.rollout.Batch` records it;
+    * otherwise ``values[t + 1]`` for t < T - 1, and ``last_value`` (shape ``values.shape[1:]``)
+      for the last row. A row truncated *inside* the batch then has no value for its final
+      observation, and this raises ``ValueError`` rather than guessing.
+
+    A terminated row never bootstraps. Returns a tensor shaped like ``rewards``.
+    """
+    gamma = _check_batched(rewards, terminated, truncated, gamma, None)
+    lam = V.number(lam, "lam", low=0.0, high=1.0)
+    V.tensor(values, "values")
+    V.same_shape(rewards=rewards, values=values)
+    T = rewards.shape[0]
+    if next_values is not None:
+        V.tensor(next_values, "next_values")
+        V.same_shape(rewards=rewards, next_values=next_values)
+    else:
+        if last_value is None:
+            raise ValueError("give last_value (V of the observation after the last row) "
+                             "or next_values")
+        if not isinstance(last_value, torch.Tensor):
+            last_value = torch.as_tensor(last_value, dtype=values.dtype)
+        V.tensor(last_value, "last_value")
+        if tuple(last_value.shape) != tuple(values.shape[1:]):
+            raise ValueError(f"last_value must have shape {tuple(values.shape[1:])}, got "
+                             f"{tuple(last_value.shape)}")
+        if bool((truncated[:-1] & ~terminated[:-1]).any()):
+            raise ValueError("a row truncated inside the batch needs the value of its final "
+                             "observation: pass next_values")
+        next_values = torch.cat([values[1:], last_value.to(values.dtype)[None]], dim=0)
+    not_terminal = (~terminated).to(values.dtype)
+    continues = (~(terminated | truncated)).to(values.dtype)
+    delta = rewards + gamma * next_values * not_terminal - values
+    advantages = torch.empty_like(delta)
+    running = torch.zeros_like(delta[0])
+    for t in range(T - 1, -1, -1):
+        running = delta[t] + gamma * lam * continues[t] * running
+        advantages[t] = running
+    return advantages
