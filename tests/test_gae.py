@@ -34,6 +34,9 @@ def test_lambda_zero_is_td_error_and_one_is_monte_carlo(gen):
     trunc = (torch.rand(T, N, generator=gen) < 0.15) & ~term
     a0 = gae(r, v, term, trunc, None, g, 0.0, next_values=nv)
     assert torch.allclose(a0, r + g * nv * (~term) - v, atol=1e-14)
+    # inside an episode, V(s_{t+1}) of row t is V(s_t) of row t + 1, as in a real rollout
+    cont = ~(term | trunc)
+    nv[:-1] = torch.where(cont[:-1], v[1:], nv[:-1])
     a1 = gae(r, v, term, trunc, None, g, 1.0, next_values=nv)
     G = reward_to_go_batched(r, term, trunc, g, bootstrap=nv)
     assert torch.allclose(a1, G - v, atol=1e-12)
