@@ -1,0 +1,172 @@
+"""Trainers at full budget against the performance anchors (DESIGN.md, section 8).
+
+``python -m benchmarks reinforce --seeds 3`` trains each registered setting once per seed and
+prints a markdown table: per seed, the env steps and wall seconds at which the mean return of
+the last ``window`` finished episodes first reached the target (or the best such mean within the
+budget), and the median over seeds.
+
+To add an algorithm, register a :class:`Benchmark` in :data:`REGISTRY`: its ``train(env_id,
+config, progress=...)`` must return a History with ``episode_returns``, ``episode_steps`` and
+``episode_times`` (every ``pgbook.algos`` trainer does), and ``config`` must be a dataclass with
+a ``seed`` field; the runner replaces the seed. Give the config its early stop at the target, if
+the algorithm has one, so a run stops once it gets there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pgbook.algos import reinforce
+
+__all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One trainer with its full-budget config, environment and target."""
+
+    train: Callable[..., Any]  #: train(env_id, config, progress=bool) -> History
+    config: Any  #: a dataclass instance with a ``seed`` field
+    env_id: str
+    target: float
+    window: int  #: the target is on the mean return of the last ``window`` episodes
+    note: str = ""
+
+
+@dataclass
+class Result:
+    """The outcome of one seed."""
+
+    name: str
+    env_id: str
+    target: float
+    window: int
+    seed: int
+    steps: int | None  #: env steps when the trailing mean first reached the target (None: never)
+    seconds: float | None  #: wall seconds at that point
+    best: float  #: best trailing mean within the run
+    best_steps: int  #: env steps at which the best trailing mean was reached
+    total_steps: int  #: env steps the run used
+    wall: float  #: wall seconds of the whole run
+
+
+REGISTRY: dict[str, Benchmark] = {}
+
+
+def register(name: str, benchmark: Benchmark) -> None:
+    """Add ``benchmark`` under ``name`` (a new name: re-registering is a mistake)."""
+    if not isinstance(benchmark, Benchmark):
+        raise ValueError(f"benchmark must be a Benchmark, got {type(benchmark).__name__}")
+    if name in REGISTRY:
+        raise ValueError(f"benchmark {name!r} is already registered")
+    REGISTRY[name] = benchmark
+
+
+register("reinforce", Benchmark(
+    reinforce.train,
+    reinforce.Config(total_steps=1_000_000, target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "the plain estimator (0.8): Psi = R(tau), no baseline, gamma = 1"))
+register("reinforce_value", Benchmark(
+    reinforce.train,
+    reinforce.Config(weighting="reward_to_go", baseline="value", total_steps=500_000,
+                     target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "reward-to-go with a learned value baseline, gamma = 1"))
+
+
+def _trailing(returns: list[float], window: int) -> np.ndarray:
+    x = np.asarray(returns, dtype=np.float64)
+    if len(x) < window:
+        return np.zeros(0)
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    return (c[window:] - c[:-window]) / window
+
+
+def evaluate(bench: Benchmark, name: str, seed: int, history, wall: float) -> Result:
+    """Steps and seconds to the benchmark's target, read off the history's episodes."""
+    means = _trailing(history.episode_returns, bench.window)
+    steps = seconds = None
+    hits = np.flatnonzero(means >= bench.target)
+    if len(hits):
+        i = int(hits[0]) + bench.window - 1
+        steps, seconds = int(history.episode_steps[i]), float(history.episode_times[i])
+    best, best_steps = float("nan"), 0
+    if len(means):
+        j = int(np.argmax(means))
+        best, best_steps = float(means[j]), int(history.episode_steps[j + bench.window - 1])
+    total = int(history.episode_steps[-1]) if history.episode_steps else 0
+    if getattr(history, "env_steps", None):
+        total = int(history.env_steps[-1])
+    return Result(name, bench.env_id, bench.target, bench.window, seed, steps, seconds, best,
+                  best_steps, total, wall)
+
+
+def run(name: str, seeds: list[int], *, target: float | None = None,
+        total_steps: int | None = None, progress: bool = False,
+        on_result: Callable[[Result], None] | None = None) -> list[Result]:
+    """Train benchmark ``name`` once per seed; return one :class:`Result` per seed.
+
+    ``target`` and ``total_steps`` override the registered target (and the config's early stop
+    ``target`` field, if it has one) and the config's ``total_steps`` budget.
+    """
+    if name not in REGISTRY:
+        raise ValueError(f"unknown benchmark {name!r}; registered: {', '.join(REGISTRY)}")
+    bench = REGISTRY[name]
+    overrides: dict[str, Any] = {}
+    fields = {f.name for f in dataclasses.fields(bench.config)}
+    if target is not None:
+        bench = dataclasses.replace(bench, target=float(target))
+        if "target" in fields:
+            overrides["target"] = float(target)
+    if total_steps is not None:
+        if "total_steps" not in fields:
+            raise ValueError(f"the config of {name!r} has no total_steps field")
+        overrides["total_steps"] = total_steps
+    results = []
+    for seed in seeds:
+        config = dataclasses.replace(bench.config, seed=seed, **overrides)
+        start = time.perf_counter()
+        history = bench.train(bench.env_id, config, progress=progress)
+        result = evaluate(bench, name, seed, history, time.perf_counter() - start)
+        if on_result is not None:
+            on_result(result)
+        results.append(result)
+    return results
+
+
+def _fmt(x, spec: str) -> str:
+    return "not reached" if x is None else format(x, spec)
+
+
+def markdown_table(results: list[Result]) -> str:
+    """One row per seed and a median row per benchmark, as a markdown table."""
+    lines = ["| benchmark | env | target | seed | env steps to target | seconds to target "
+             "| best mean (at step) | steps run | wall s |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|"]
+    names = list(dict.fromkeys(r.name for r in results))
+    for name in names:
+        rows = [r for r in results if r.name == name]
+        head = f"| {name} | {rows[0].env_id} | {rows[0].target:g} (last {rows[0].window})"
+        for r in rows:
+            lines.append(f"{head} | {r.seed} | {_fmt(r.steps, ',d')} | {_fmt(r.seconds, '.1f')} "
+                         f"| {r.best:.1f} ({r.best_steps:,d}) | {r.total_steps:,d} "
+                         f"| {r.wall:.1f} |")
+        reached = [r for r in rows if r.steps is not None]
+        if len(reached) == len(rows):
+            med_steps = f"{statistics.median(r.steps for r in rows):,.0f}"
+            med_secs = f"{statistics.median(r.seconds for r in rows):.1f}"
+        else:
+            med_steps = med_secs = f"{len(reached)}/{len(rows)} reached"
+        lines.append(f"{head} | **median** | **{med_steps}** | **{med_secs}** "
+                     f"| {statistics.median(r.best for r in rows):.1f} "
+                     f"| {statistics.median(r.total_steps for r in rows):,.0f} "
+                     f"| {statistics.median(r.wall for r in rows):.1f} |")
+    return "\n".join(lines)

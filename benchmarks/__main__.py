@@ -1,0 +1,54 @@
+"""``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress]``.
+
+Prints a markdown table of env steps and wall seconds to each benchmark's target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from . import REGISTRY, markdown_table, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="+", metavar="NAME",
+                        help=f"benchmarks to run, or 'all': {', '.join(REGISTRY)}")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--target", type=float, default=None,
+                        help="override the registered target (and the early stop)")
+    parser.add_argument("--total-steps", type=int, default=None,
+                        help="override the env-step budget")
+    parser.add_argument("--progress", action="store_true", help="show progress bars")
+    args = parser.parse_args(argv)
+    names = list(REGISTRY) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; "
+                     f"registered: {', '.join(REGISTRY)}")
+    if args.seeds < 1 or args.first_seed < 0 or args.threads < 1:
+        parser.error("--seeds and --threads must be >= 1, --first-seed >= 0")
+    if args.total_steps is not None and args.total_steps < 1:
+        parser.error("--total-steps must be >= 1")
+    torch.set_num_threads(args.threads)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    results = []
+    for name in names:
+        print(f"# {name}: {REGISTRY[name].note}", file=sys.stderr)
+        results += run(name, seeds, target=args.target, total_steps=args.total_steps,
+                       progress=args.progress,
+                       on_result=lambda r: print(f"  seed {r.seed}: steps {r.steps}, "
+                                                 f"seconds {r.seconds}, best {r.best:.1f}",
+                                                 file=sys.stderr, flush=True))
+    print(f"torch threads: {args.threads}\n")
+    print(markdown_table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
