@@ -9,6 +9,12 @@ The MDP is small enough (a few hundred trajectories) that the sum over *all* tra
 taken literally, both in SymPy (exact rationals, symbolic logits) and in torch (float64,
 differentiable). The policy is a tabular softmax with logits theta[s, a], the same at every
 step. Chapters 2-6 use :meth:`TabularMDP.default`; chapter 1 uses :meth:`TabularMDP.bandit`.
+
+For the actor-critic forms (0.10)-(0.12) (chapter 6) the exact action values Q_t(s, a), state
+values V_t(s) and advantages A_t = Q_t - V_t (finite horizon, so they depend on t) come from
+backward induction, again in torch and in SymPy, and :meth:`TabularMDP.along_trajectories`
+reads them along the enumerated trajectories as weights Psi for
+:meth:`TabularMDP.expected_score_weighted`.
 """
 
 from __future__ import annotations
@@ -289,13 +295,7 @@ class TabularMDP:
 
     def trajectory_probs_sym(self, theta: sp.Matrix) -> list[sp.Expr]:
         """p(tau; theta) of (0.2) for every enumerated trajectory, as SymPy expressions."""
-        pi = self.policy_sym(theta)
-        table = self.trajectories
-        out = []
-        for i, p_dyn in enumerate(table.dynamics_prob_exact):
-            s, a = table.states[i].tolist(), table.actions[i].tolist()
-            out.append(p_dyn * sp.Mul(*(pi[s[t], a[t]] for t in range(self.horizon))))
-        return out
+        return self._trajectory_probs_pi(self.policy_sym(theta))
 
     # ------------------------------------------------------------------ J and its gradient
     def J(self, theta: torch.Tensor) -> torch.Tensor:
@@ -333,6 +333,217 @@ class TabularMDP:
         surrogate = (weights[:, None] * self.action_log_probs(theta) * psi.detach()).sum()
         (grad,) = torch.autograd.grad(surrogate, theta)
         return grad
+
+    # ------------------------------------------------------------------ Q, V, A (chapter 6)
+    def _q_and_v(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backward induction from V_T = 0: (Q of shape (T, S, A), V of shape (T+1, S))."""
+        pi = self.policy(theta)
+        V_next = torch.zeros(self.n_states, dtype=pi.dtype)
+        qs, vs = [], [V_next]
+        for _ in range(self.horizon):
+            Q = torch.einsum("sap,sap->sa", self.P, self.R + self.gamma * V_next)
+            V_next = (pi * Q).sum(-1)
+            qs.append(Q)
+            vs.append(V_next)
+        return torch.stack(qs[::-1]), torch.stack(vs[::-1])
+
+    def q_values(self, theta: torch.Tensor) -> torch.Tensor:
+        r"""Q_t(s, a) = E[G_t | s_t = s, a_t = a] for t = 0..T-1, shape (T, S, A); differentiable.
+
+        G_t = sum_{k=t}^{T-1} gamma^{k-t} r_{k+1} is the reward-to-go. The horizon is finite,
+        so the values depend on t (the time left), even though the policy does not. Backward
+        induction from V_T = 0:
+
+            Q_t(s, a) = sum_{s'} P(s'|s, a) [ r(s, a, s') + gamma V_{t+1}(s') ],
+            V_t(s)    = sum_a pi_theta(a|s) Q_t(s, a).
+
+        The critic of (0.10) (chapter 6). J(theta) = sum_s rho_0(s) V_0(s).
+        """
+        return self._q_and_v(self._check_theta(theta))[0]
+
+    def state_values(self, theta: torch.Tensor) -> torch.Tensor:
+        r"""V_t(s) = E[G_t | s_t = s] for t = 0..T, shape (T+1, S); the last row V_T = 0.
+
+        V_t(s) = sum_a pi_theta(a|s) Q_t(s, a) (see :meth:`q_values`): the baseline of (0.11)
+        and the critic of A2C and GAE (chapter 6). Differentiable in theta.
+        """
+        return self._q_and_v(self._check_theta(theta))[1]
+
+    def advantages(self, theta: torch.Tensor) -> torch.Tensor:
+        r"""A_t(s, a) = Q_t(s, a) - V_t(s)   (0.11), shape (T, S, A).
+
+        sum_a pi_theta(a|s) A_t(s, a) = 0 in every state and at every t (chapter 6).
+        """
+        Q, V_ = self._q_and_v(self._check_theta(theta))
+        return Q - V_[:-1, :, None]
+
+    def state_occupancy(self, theta: torch.Tensor) -> torch.Tensor:
+        r"""d_t(s) = Pr(s_t = s) under pi_theta, t = 0..T-1, shape (T, S); each row sums to 1.
+
+        Forward recursion: d_0 = rho_0, d_{t+1}(s') = sum_{s,a} d_t(s) pi(a|s) P(s'|s, a).
+        With it the policy gradient reads sum_t gamma^t sum_s d_t(s) sum_a grad pi(a|s) Q_t(s, a)
+        (chapter 6), and the bias of an approximate critic has a closed form.
+        """
+        pi = self.policy(theta)
+        d = [self.initial]
+        for _ in range(self.horizon - 1):
+            d.append(torch.einsum("s,sa,sap->p", d[-1], pi, self.P))
+        return torch.stack(d)
+
+    def _check_pi_sym(self, pi) -> sp.Matrix:
+        """The S x A matrix of action probabilities of the SymPy methods (softmax of symbolic
+        logits if None)."""
+        if pi is None:
+            return self.policy_sym(self.theta_symbols())
+        if not isinstance(pi, sp.MatrixBase) or pi.shape != (self.n_states, self.n_actions):
+            raise ValueError(f"pi must be a SymPy Matrix of shape ({self.n_states}, "
+                             f"{self.n_actions}) holding pi(a|s), e.g. mdp.policy_sym(theta)")
+        return pi
+
+    def _trajectory_probs_pi(self, pi: sp.Matrix) -> list[sp.Expr]:
+        """p(tau) of (0.2) for every enumerated trajectory, from a matrix pi of pi(a|s)."""
+        table, T = self.trajectories, self.horizon
+        out = []
+        for i, p_dyn in enumerate(table.dynamics_prob_exact):
+            s, a = table.states[i].tolist(), table.actions[i].tolist()
+            out.append(p_dyn * sp.Mul(*(pi[s[t], a[t]] for t in range(T))))
+        return out
+
+    def _q_and_v_sym(self, pi) -> tuple[sp.Array, sp.Array]:
+        pi = self._check_pi_sym(pi)
+        S, A, T, g = self.n_states, self.n_actions, self.horizon, self.gamma_exact
+        V_next = [sp.Integer(0)] * S
+        qs, vs = [], [V_next]
+        for _ in range(T):
+            Q = [[sp.expand(sp.Add(*(self.P_exact[(s, a, s2)]
+                                     * (self.R_exact[(s, a, s2)] + g * V_next[s2])
+                                     for s2 in range(S))))
+                  for a in range(A)] for s in range(S)]
+            V_next = [sp.expand(sp.Add(*(pi[s, a] * Q[s][a] for a in range(A))))
+                      for s in range(S)]
+            qs.append(Q)
+            vs.append(V_next)
+        return sp.Array(qs[::-1]), sp.Array(vs[::-1])
+
+    def q_values_sym(self, pi: sp.Matrix | None = None) -> sp.Array:
+        """Q_t(s, a) of :meth:`q_values` exactly, as a SymPy Array of shape (T, S, A).
+
+        ``pi`` is the S x A matrix of action probabilities pi(a|s): ``mdp.policy_sym(theta)``
+        for symbolic or rational logits (the default, with :meth:`theta_symbols`), or any other
+        coordinates, e.g. ``[[u0, 1 - u0], [u1, 1 - u1]]``, in which every quantity here is a
+        polynomial (fast to compare exactly). Expressions are expanded.
+        """
+        return self._q_and_v_sym(pi)[0]
+
+    def state_values_sym(self, pi: sp.Matrix | None = None) -> sp.Array:
+        """V_t(s) of :meth:`state_values` as a SymPy Array of shape (T+1, S), V_T = 0; ``pi``
+        as in :meth:`q_values_sym`."""
+        return self._q_and_v_sym(pi)[1]
+
+    def advantages_sym(self, pi: sp.Matrix | None = None) -> sp.Array:
+        """A_t(s, a) = Q_t(s, a) - V_t(s)   (0.11), a SymPy Array of shape (T, S, A); ``pi`` as
+        in :meth:`q_values_sym`."""
+        Q, V_ = self._q_and_v_sym(pi)
+        T, S, A = self.horizon, self.n_states, self.n_actions
+        return sp.Array([[[sp.expand(Q[t, s, a] - V_[t, s]) for a in range(A)]
+                          for s in range(S)] for t in range(T)])
+
+    def state_occupancy_sym(self, pi: sp.Matrix | None = None) -> sp.Array:
+        """d_t(s) of :meth:`state_occupancy` as a SymPy Array of shape (T, S); ``pi`` as in
+        :meth:`q_values_sym`."""
+        pi = self._check_pi_sym(pi)
+        S, A = self.n_states, self.n_actions
+        d = [[self.initial_exact[(s,)] for s in range(S)]]
+        for _ in range(self.horizon - 1):
+            d.append([sp.expand(sp.Add(*(d[-1][s] * pi[s, a] * self.P_exact[(s, a, s2)]
+                                         for s in range(S) for a in range(A))))
+                      for s2 in range(S)])
+        return sp.Array(d)
+
+    def _check_table(self, values, shape_of) -> tuple[int, ...]:
+        T, S, A = self.horizon, self.n_states, self.n_actions
+        allowed = [(T, S, A), (T, S), (T + 1, S)]
+        shape = tuple(shape_of(values))
+        if shape not in allowed:
+            raise ValueError(f"values must have shape (T, S, A) = {allowed[0]}, (T, S) = "
+                             f"{allowed[1]} or (T+1, S) = {allowed[2]}, got {shape}")
+        return shape
+
+    def along_trajectories(self, values: torch.Tensor, *,
+                           discount_from_start: bool = False) -> torch.Tensor:
+        r"""A table of values read along every enumerated trajectory: a Psi for
+        :meth:`expected_score_weighted`.
+
+        * ``values`` of shape (T, S, A), e.g. Q_t or A_t: out[i, t] = values[t, s_t, a_t] of
+          trajectory i, shape (N, T);
+        * shape (T, S): out[i, t] = values[t, s_t], shape (N, T);
+        * shape (T+1, S), e.g. V_t with V_T = 0: out[i, t] = values[t, s_t] for t = 0..T,
+          shape (N, T+1) (column t + 1 holds V_{t+1}(s_{t+1}), as a TD error needs).
+
+        ``discount_from_start=True`` multiplies column t by gamma^t: the exact weight of step t
+        in the gradient of (0.1) is gamma^t Q_t(s_t, a_t), not Q_t(s_t, a_t) (chapter 3).
+        """
+        V.tensor(values, "values")
+        shape = self._check_table(values, lambda x: x.shape)
+        table = self.trajectories
+        if len(shape) == 3:
+            t = torch.arange(self.horizon)
+            out = values[t, table.states[:, :-1], table.actions]
+        else:
+            t = torch.arange(shape[0])
+            out = values[t, table.states[:, : shape[0]]]
+        if discount_from_start:
+            out = out * self.gamma ** torch.arange(out.shape[1], dtype=out.dtype)
+        return out
+
+    def along_trajectories_sym(self, values: sp.NDimArray, *,
+                               discount_from_start: bool = False) -> list[list[sp.Expr]]:
+        """:meth:`along_trajectories` for a SymPy Array: a list of N lists (one per enumerated
+        trajectory) of T (or T+1) expressions, with exact gamma^t if ``discount_from_start``."""
+        if not isinstance(values, sp.NDimArray):
+            raise ValueError(f"values must be a SymPy Array, got {type(values).__name__}")
+        shape = self._check_table(values, lambda x: x.shape)
+        table, g = self.trajectories, self.gamma_exact
+        out = []
+        for i in range(len(table)):
+            s, a = table.states[i].tolist(), table.actions[i].tolist()
+            if len(shape) == 3:
+                row = [values[t, s[t], a[t]] for t in range(self.horizon)]
+            else:
+                row = [values[t, s[t]] for t in range(shape[0])]
+            if discount_from_start:
+                row = [g**t * x for t, x in enumerate(row)]
+            out.append(row)
+        return out
+
+    def expected_score_weighted_sym(self, pi: sp.Matrix | None, psi) -> sp.Matrix:
+        r"""E_tau[ sum_t grad_theta log pi_theta(a_t|s_t) Psi_t ] exactly, an S x A SymPy Matrix.
+
+        The SymPy twin of :meth:`expected_score_weighted` for the tabular softmax policy: the
+        sum over every enumerated trajectory of p(tau) sum_t Psi_t (e_{a_t} - pi(.|s_t)) with
+        the closed-form softmax score (chapter 1) in row s_t. ``pi`` as in
+        :meth:`q_values_sym`; ``psi``: N rows of T expressions (or N expressions, one weight
+        for every step), e.g. from :meth:`along_trajectories_sym`. Entries are expanded, so in
+        polynomial coordinates an identity holds iff the difference expands to 0.
+        """
+        pi = self._check_pi_sym(pi)
+        table, T, S, A = self.trajectories, self.horizon, self.n_states, self.n_actions
+        if not isinstance(psi, list | tuple) or len(psi) != len(table):
+            raise ValueError(f"psi must be a list of {len(table)} rows (one per trajectory)")
+        terms: dict[tuple[int, int], list] = {(s, b): [] for s in range(S) for b in range(A)}
+        for i, p_tau in enumerate(self._trajectory_probs_pi(pi)):
+            row = psi[i]
+            if isinstance(row, list | tuple):
+                if len(row) != T:
+                    raise ValueError(f"psi[{i}] must have {T} entries, got {len(row)}")
+            else:
+                row = [row] * T
+            s, a = table.states[i].tolist(), table.actions[i].tolist()
+            for t in range(T):
+                for b in range(A):
+                    score = (1 if b == a[t] else 0) - pi[s[t], b]
+                    terms[(s[t], b)].append(p_tau * row[t] * score)
+        return sp.Matrix(S, A, lambda s, b: sp.expand(sp.Add(*terms[(s, b)])))
 
     # ------------------------------------------------------------------ sampling
     def sample(self, theta: torch.Tensor, n: int,
