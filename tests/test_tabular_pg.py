@@ -33,3 +33,20 @@ def test_config_validation(field, value, match):
         tabular_pg.train(TabularMDP.default(), cfg)
     with pytest.raises(ValueError, match="TabularMDP"):
         tabular_pg.train("not an mdp")
+
+
+def test_weightings_match_their_exact_counterparts_in_expectation():
+    """gamma^t G_t is the exact weighting; G_t alone is not (chapter 3)."""
+    import torch
+
+    mdp = TabularMDP.default()
+    theta = torch.zeros(2, 2, dtype=torch.float64)
+    grads = {}
+    for weighting in ("return", "discounted_reward_to_go", "reward_to_go"):
+        h = tabular_pg.train(mdp, tabular_pg.Config(estimator="sampled", weighting=weighting,
+                                                    iterations=1, lr=1.0, batch_size=40000))
+        grads[weighting] = h.theta - theta  # lr = 1: the step is the estimate
+    exact = mdp.grad_J(theta)
+    assert (grads["return"] - exact).abs().max() < 0.03
+    assert (grads["discounted_reward_to_go"] - exact).abs().max() < 0.02
+    assert (grads["reward_to_go"] - exact).abs().max() > 0.02

@@ -25,8 +25,10 @@ class Config:
     """Settings of the tabular policy-gradient trainer."""
 
     estimator: Literal["exact", "sampled"] = "exact"
-    #: "return": Psi_t = R(tau) as in (0.7); "reward_to_go": Psi_t = gamma^t G_t (chapter 3).
-    weighting: Literal["return", "reward_to_go"] = "return"
+    #: "return": Psi_t = R(tau) as in (0.7); "discounted_reward_to_go": Psi_t = gamma^t G_t, the
+    #: exact weighting (chapter 3); "reward_to_go": Psi_t = G_t, what most code uses, which is
+    #: not the gradient when gamma < 1. The names match :mod:`pgbook.algos.reinforce`.
+    weighting: Literal["return", "discounted_reward_to_go", "reward_to_go"] = "return"
     lr: float = 0.5  #: alpha in (0.9)
     iterations: int = 100
     batch_size: int = 16  #: trajectories per sampled gradient
@@ -36,9 +38,9 @@ class Config:
     def validate(self) -> None:
         if self.estimator not in ("exact", "sampled"):
             raise ValueError(f"estimator must be 'exact' or 'sampled', got {self.estimator!r}")
-        if self.weighting not in ("return", "reward_to_go"):
-            raise ValueError(f"weighting must be 'return' or 'reward_to_go', "
-                             f"got {self.weighting!r}")
+        if self.weighting not in ("return", "discounted_reward_to_go", "reward_to_go"):
+            raise ValueError("weighting must be 'return', 'discounted_reward_to_go' or "
+                             f"'reward_to_go', got {self.weighting!r}")
         V.number(self.lr, "lr", low=0.0, low_open=True)
         V.positive_int(self.iterations, "iterations")
         V.positive_int(self.batch_size, "batch_size")
@@ -81,7 +83,8 @@ def train(mdp: TabularMDP, config: Config | None = None, *, progress: bool = Fal
             if config.weighting == "return":
                 weights = discounted_return(batch.rewards, mdp.gamma)
             else:
-                weights = reward_to_go(batch.rewards, mdp.gamma, discount_from_start=True)
+                weights = reward_to_go(batch.rewards, mdp.gamma, discount_from_start=(
+                    config.weighting == "discounted_reward_to_go"))
             leaf = theta.detach().requires_grad_(True)
             surrogate = policy_gradient_surrogate(mdp.sampled_log_probs(leaf, batch), weights)
             (grad,) = torch.autograd.grad(surrogate, leaf)
