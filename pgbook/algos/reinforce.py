@@ -39,12 +39,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..returns import discount_by_step, episode_return_batched, reward_to_go_batched
 from ..rollout import Collector, make_envs
+from ._common import isolated_run
 
 __all__ = ["Config", "History", "train"]
 
@@ -171,8 +172,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
     config.validate()
     envs = make_envs(env_id, config.num_envs)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with isolated_run(config.seed):
             return _train(env_id, envs, config, progress)
     finally:
         envs.close()
