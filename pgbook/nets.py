@@ -1,4 +1,6 @@
-"""Small networks for policies and values: an MLP, categorical and Gaussian policies, V(s).
+"""Small networks for policies and values: an MLP, categorical and Gaussian policies, V(s);
+for the off-policy actor-critics (chapters 10-11) a deterministic policy, the tanh-squashed
+Gaussian policy of SAC, an ensemble of Q(s, a) critics and Polyak averaging of target networks.
 
 A policy here is a module with a method ``dist(obs)`` that returns a ``torch.distributions``
 object for pi_theta(. | s); sampling, log pi(a|s) and the entropy all come from that object,
@@ -18,11 +20,19 @@ from collections.abc import Sequence
 import gymnasium as gym
 import torch
 from torch import nn
-from torch.distributions import Categorical, Independent, Normal
+from torch.distributions import (
+    AffineTransform,
+    Categorical,
+    Independent,
+    Normal,
+    TanhTransform,
+    TransformedDistribution,
+)
 
 from . import _validate as V
 
-__all__ = ["MLP", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "policy_for"]
+__all__ = ["MLP", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "policy_for",
+           "DeterministicPolicy", "SquashedGaussianPolicy", "QEnsemble", "polyak_update"]
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
@@ -173,3 +183,202 @@ def policy_for(observation_space: gym.Space, action_space: gym.Space,
         return GaussianPolicy(obs_dim, action_space.shape[0], hidden, activation)
     raise ValueError(f"action_space must be Discrete or a 1-D Box, got {action_space}")
 
+
+# ---- Off-policy actor-critics: DDPG/TD3 (chapter 10) and SAC (chapter 11) ----
+
+
+def _action_box(low, high, act_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centre, half-width) of the action box [low, high] as float tensors of shape (act_dim,).
+    ``low``/``high`` are scalars or sequences of length act_dim (e.g. a Box's low/high)."""
+    try:
+        low = torch.as_tensor(low, dtype=torch.get_default_dtype()).expand(act_dim).clone()
+        high = torch.as_tensor(high, dtype=torch.get_default_dtype()).expand(act_dim).clone()
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"low and high must be numbers or sequences of length act_dim="
+                         f"{act_dim}, got {low!r}, {high!r}") from None
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise ValueError("the action bounds low and high must be finite")
+    if not bool((high > low).all()):
+        raise ValueError(f"the action bounds must satisfy high > low, got low={low.tolist()}, "
+                         f"high={high.tolist()}")
+    return (high + low) / 2, (high - low) / 2
+
+
+class DeterministicPolicy(nn.Module):
+    r"""A deterministic policy a = mu_theta(s) = c + h * tanh(f_theta(s)) inside a box.
+
+    f_theta is an :class:`MLP`; c and h are the centre and half-width of the action box
+    [low, high] (buffers ``centre`` and ``scale``), so mu_theta(s) always lies inside it. The
+    actor of DPG/DDPG/TD3 (chapter 10): its gradient is the DPG
+    E_s[grad_theta mu_theta(s)^T grad_a Q(s, a) |_{a = mu_theta(s)}].
+    ``forward`` maps (..., obs_dim) to (..., act_dim).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
+                 activation: type[nn.Module] = nn.ReLU, *, low=-1.0, high=1.0) -> None:
+        super().__init__()
+        self.obs_dim = V.positive_int(obs_dim, "obs_dim")
+        self.act_dim = V.positive_int(act_dim, "act_dim")
+        self.net = MLP(obs_dim, act_dim, hidden, activation, out_gain=1.0)
+        centre, scale = _action_box(low, high, act_dim)
+        self.register_buffer("centre", centre)
+        self.register_buffer("scale", scale)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        obs = _check_obs(obs, self.obs_dim, self.centre)
+        return self.centre + self.scale * torch.tanh(self.net(obs))
+
+
+class SquashedGaussianPolicy(nn.Module):
+    r"""The tanh-squashed Gaussian policy of SAC (chapter 11).
+
+        u ~ N(m_theta(s), diag sigma_theta(s)^2),    a = c + h * tanh(u),
+
+    with c, h the centre and half-width of the action box (buffers ``centre``, ``scale``). By
+    the change of variables, one term per action dimension i,
+
+        log pi(a|s) = log N(u; m, sigma^2) - sum_i log(1 - tanh(u_i)^2) - sum_i log h_i.
+
+    ``dist(obs)`` returns exactly this law as a ``TransformedDistribution`` of
+    ``Independent(Normal(m, sigma), 1)`` by ``TanhTransform`` then ``AffineTransform``.
+    ``TanhTransform`` computes log(1 - tanh(u)^2) in the stable form
+    2 (log 2 - u - softplus(-2u)), finite for every u. Take a and log pi(a|s) from the *same*
+    ``dist`` object (``rsample`` then ``log_prob``, as :meth:`sample` does): the transforms
+    cache u, whereas recomputing u = atanh((a - c)/h) from a stored a gives inf once tanh(u)
+    rounds to +-1.
+
+    m and log sigma come from one :class:`MLP` with 2 * act_dim outputs; log sigma is squashed
+    smoothly into [log_std_min, log_std_max] (as in CleanRL's SAC), so sigma can neither
+    vanish nor explode.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
+                 activation: type[nn.Module] = nn.ReLU, *, low=-1.0, high=1.0,
+                 log_std_min: float = -5.0, log_std_max: float = 2.0) -> None:
+        super().__init__()
+        self.obs_dim = V.positive_int(obs_dim, "obs_dim")
+        self.act_dim = V.positive_int(act_dim, "act_dim")
+        self.log_std_min = V.number(log_std_min, "log_std_min")
+        self.log_std_max = V.number(log_std_max, "log_std_max", low=self.log_std_min,
+                                    low_open=True)
+        self.net = MLP(obs_dim, 2 * act_dim, hidden, activation, out_gain=1.0)
+        centre, scale = _action_box(low, high, act_dim)
+        self.register_buffer("centre", centre)
+        self.register_buffer("scale", scale)
+
+    def base(self, obs: torch.Tensor) -> Independent:
+        """The Gaussian of the pre-squash u: N(m_theta(s), diag sigma_theta(s)^2), event
+        shape (act_dim,), batch shape obs.shape[:-1]."""
+        obs = _check_obs(obs, self.obs_dim, self.centre)
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        span = self.log_std_max - self.log_std_min
+        log_std = self.log_std_min + 0.5 * span * (torch.tanh(log_std) + 1)
+        return Independent(Normal(mean, log_std.exp(), validate_args=False), 1)
+
+    def dist(self, obs: torch.Tensor) -> TransformedDistribution:
+        """pi_theta(. | obs), the law of a = c + h tanh(u) with u ~ :meth:`base`."""
+        transforms = [TanhTransform(cache_size=1),
+                      AffineTransform(self.centre, self.scale, event_dim=1, cache_size=1)]
+        return TransformedDistribution(self.base(obs), transforms, validate_args=False)
+
+    def forward(self, obs: torch.Tensor) -> TransformedDistribution:
+        return self.dist(obs)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action a = c + h tanh(m + sigma * eps), eps ~ N(0, I), and its
+        log pi(a|s): gradients flow through both into theta."""
+        dist = self.dist(obs)
+        action = dist.rsample()
+        return action, dist.log_prob(action)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic action c + h tanh(m_theta(s)), e.g. to evaluate the policy."""
+        return self.centre + self.scale * torch.tanh(self.base(obs).mean)
+
+
+class QEnsemble(nn.Module):
+    r"""n independent action-value networks Q_{w_j}(s, a), j = 1..n, evaluated in one pass.
+
+    Each member is an MLP on the concatenation [s, a] with the layer widths
+    (obs_dim + act_dim, *hidden, 1), ReLU between layers, orthogonal weights (gain sqrt(2),
+    output gain 1) and zero biases, like :class:`MLP`. The n members' weights are stacked as
+    (n, in, out) tensors, so every layer is one batched matrix product ``torch.baddbmm``
+    instead of n small ones: the same function as n separate MLPs, with fewer calls (this is
+    what makes twin critics cheap on a CPU). ``forward(obs, act)`` maps (B, obs_dim) and
+    (B, act_dim) to (n, B); ``q(obs, act).min(0).values`` is the twin-critic minimum of
+    TD3/SAC (chapters 10-11), n = 1 gives DDPG's single critic.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256),
+                 n: int = 2) -> None:
+        super().__init__()
+        self.obs_dim = V.positive_int(obs_dim, "obs_dim")
+        self.act_dim = V.positive_int(act_dim, "act_dim")
+        self.n = V.positive_int(n, "n")
+        widths = (self.obs_dim + self.act_dim, *_check_hidden(hidden), 1)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            gain = 1.0 if i == len(widths) - 2 else math.sqrt(2)
+            w = torch.empty(self.n, b, a)
+            for j in range(self.n):  # orthogonal like nn.Linear's (out, in) weight in MLP
+                nn.init.orthogonal_(w[j], gain=gain)
+            self.weights.append(nn.Parameter(w.transpose(1, 2).contiguous()))
+            self.biases.append(nn.Parameter(torch.zeros(self.n, 1, b)))
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        weight = self.weights[0]
+        if not isinstance(obs, torch.Tensor) or obs.dim() != 2 or obs.shape[1] != self.obs_dim:
+            shape = tuple(obs.shape) if isinstance(obs, torch.Tensor) else type(obs).__name__
+            raise ValueError(f"obs must be a tensor of shape (B, {self.obs_dim}), got {shape}")
+        if not isinstance(act, torch.Tensor) or act.shape != (obs.shape[0], self.act_dim):
+            shape = tuple(act.shape) if isinstance(act, torch.Tensor) else type(act).__name__
+            raise ValueError(f"act must be a tensor of shape ({obs.shape[0]}, {self.act_dim}) "
+                             f"(B rows like obs), got {shape}")
+        if not (obs.is_floating_point() and act.is_floating_point()):
+            raise ValueError(f"obs and act must have floating dtypes, got {obs.dtype}, "
+                             f"{act.dtype}")
+        x = torch.cat([obs, act], -1).to(weight.dtype).expand(self.n, -1, -1)  # (n, B, in)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            x = torch.baddbmm(b, x, w)  # b + x @ w for each member
+            if i < last:
+                x = torch.relu(x)
+        return x.squeeze(-1)
+
+    def member(self, j: int) -> nn.Sequential:
+        """A standalone copy of member j as ``nn.Sequential`` of ``nn.Linear`` and ``nn.ReLU``
+        (same function; for inspection and tests)."""
+        if isinstance(j, bool) or not isinstance(j, int) or not 0 <= j < self.n:
+            raise ValueError(f"j must be an integer in [0, {self.n}), got {j!r}")
+        layers: list[nn.Module] = []
+        for w, b in zip(self.weights, self.biases, strict=True):
+            linear = nn.Linear(w.shape[1], w.shape[2], dtype=w.dtype)
+            with torch.no_grad():
+                linear.weight.copy_(w[j].T)
+                linear.bias.copy_(b[j, 0])
+            layers += [linear, nn.ReLU()]
+        return nn.Sequential(*layers[:-1])
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    r"""Target-network update w' <- (1 - tau) w' + tau w for every parameter (Polyak averaging).
+
+    ``tau = 1`` copies ``source`` into ``target``; buffers (e.g. action bounds) are copied.
+    The target networks of DDPG/TD3/SAC (chapters 10-11) track the learned ones slowly, so the
+    critic's regression target does not move with every gradient step.
+    """
+    tau = V.number(tau, "tau", low=0.0, high=1.0, low_open=True)
+    if not (isinstance(target, nn.Module) and isinstance(source, nn.Module)):
+        raise ValueError("target and source must be torch.nn.Module instances")
+    pairs = list(zip(target.parameters(), source.parameters(), strict=False))
+    if (len(pairs) != len(list(source.parameters()))
+            or len(pairs) != len(list(target.parameters()))
+            or any(t.shape != s.shape for t, s in pairs)):
+        raise ValueError("target and source must have parameters of the same shapes "
+                         "(copies of one architecture)")
+    for t, s in pairs:
+        t.lerp_(s, tau)  # t + tau (s - t); tau = 1 copies s exactly
+    for t, s in zip(target.buffers(), source.buffers(), strict=False):
+        t.copy_(s)
