@@ -66,7 +66,14 @@ def test_seeded_runs_are_identical_on_pendulum():
     cfg = sac.Config(total_steps=400, learning_starts=300, hidden=(16, 16), batch_size=32,
                      seed=2)
     h1 = sac.train("Pendulum-v1", cfg, progress=False)
-    h2 = sac.train("Pendulum-v1", cfg, progress=False)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # as a chapter may have it: no effect on training
+    try:
+        h2 = sac.train("Pendulum-v1", cfg, progress=False)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+    assert next(h2.actor.parameters()).dtype == torch.float32
     assert h1.episode_returns == h2.episode_returns and h1.episode_steps == [200, 400]
     assert h1.logs["alpha"] == h2.logs["alpha"] and h1.logs["alpha"][-1] < 1.0
     assert set(h1.logs) == {"critic_loss", "actor_loss", "alpha", "entropy"}

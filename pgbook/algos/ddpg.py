@@ -46,6 +46,7 @@ from .. import _validate as V
 from ..nets import DeterministicPolicy, QEnsemble, polyak_update
 from ..replay import ReplayBuffer
 from ..rollout import Collector, make_envs
+from ._common import isolated_run
 
 __all__ = ["Config", "History", "NoisyActor", "UniformPolicy", "check_common", "clip_to_box",
            "train"]
@@ -219,7 +220,8 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     with DDPG or TD3; returns the :class:`History`.
 
     Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
-    global random state is forked, so the caller's stream is left as it was.
+    global random state is forked, so the caller's stream is left as it was, and the networks
+    are float32 whatever the caller's default dtype.
     """
     config = config or Config()
     if not isinstance(config, Config):
@@ -227,8 +229,7 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     config.validate()
     envs = make_envs(env_id, 1)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
             return _train(env_id, envs, config, progress)
     finally:
         envs.close()

@@ -41,6 +41,7 @@ from .. import _validate as V
 from ..nets import QEnsemble, SquashedGaussianPolicy, polyak_update
 from ..replay import ReplayBuffer
 from ..rollout import Collector, make_envs
+from ._common import isolated_run
 from .ddpg import History, UniformPolicy, check_common
 
 __all__ = ["Config", "History", "train"]
@@ -87,7 +88,8 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     space) with SAC; returns the :class:`History` (``logs["alpha"]`` per episode).
 
     Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
-    global random state is forked, so the caller's stream is left as it was.
+    global random state is forked, so the caller's stream is left as it was, and the networks
+    are float32 whatever the caller's default dtype.
     """
     config = config or Config()
     if not isinstance(config, Config):
@@ -95,8 +97,7 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     config.validate()
     envs = make_envs(env_id, 1)
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+        with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
             return _train(env_id, envs, config, progress)
     finally:
         envs.close()
