@@ -2,7 +2,9 @@
 
 Usage: python .ci/browser_check.py [_build/html] [--screenshot PATH]
 
-For every HTML page of the book (served on 127.0.0.1 by a local HTTP server):
+First, every internal link of every page must reach an existing page and anchor, and the
+search page must return results for "advantage". Then, for every HTML page of the book
+(served on 127.0.0.1 by a local HTTP server):
   * math rendered: every Sphinx math node holds a MathJax ``mjx-container``, and no raw
     ``$$``/``\\[`` delimiters are left in the visible text (MathJax is served from the site
     itself, so this works offline);
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import html.parser
 import http.server
 import os
 import pathlib
@@ -58,6 +61,54 @@ async () => {
 """
 
 
+class _Anchors(html.parser.HTMLParser):
+    """Collect the ids and the hrefs of one HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("href"):
+            self.hrefs.append(attrs["href"])
+
+
+def broken_links(root: pathlib.Path) -> list[str]:
+    """Every internal link of every page must reach an existing file and, if it names one, an
+    existing anchor in that file."""
+    parsed: dict[pathlib.Path, _Anchors] = {}
+
+    def parse(path: pathlib.Path) -> _Anchors:
+        if path not in parsed:
+            parser = _Anchors()
+            parser.feed(path.read_text(errors="replace"))
+            parsed[path] = parser
+        return parsed[path]
+
+    problems = []
+    for page in sorted(root.rglob("*.html")):
+        if "_static" in page.parts or "_sources" in page.parts:
+            continue
+        for href in parse(page).hrefs:
+            if href.startswith(("http://", "https://", "mailto:", "javascript:", "data:")):
+                continue
+            target, _, fragment = href.partition("#")
+            target = target.split("?")[0]
+            file = (page.parent / target).resolve() if target else page
+            if file.is_dir():
+                file = file / "index.html"
+            rel = page.relative_to(root).as_posix()
+            if not file.exists():
+                problems.append(f"{rel}: link to missing file {href}")
+            elif fragment and file.suffix == ".html" and fragment not in parse(file).ids:
+                problems.append(f"{rel}: link to missing anchor {href}")
+    return problems
+
+
 def is_redirect(path: pathlib.Path) -> bool:
     """Pages that only redirect (the root index.html) have nothing to check."""
     head = path.read_text(errors="replace")[:2000].lower()
@@ -87,12 +138,26 @@ def main() -> int:
     if not pages:
         print(f"browser check: no pages under {args.root}")
         return 1
+    failures: list[str] = broken_links(args.root)
+    for problem in failures:
+        print(f"FAIL {problem}")
+    print(f"{'ok' if not failures else 'FAIL':4} internal links of every page")
     server, base = serve(args.root)
-    failures: list[str] = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         browser = pw.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=ARGS,
             viewport={"width": 1280, "height": 900})
+        search = browser.new_page()
+        search.goto(f"{base}/search.html?q=advantage", wait_until="load")
+        try:
+            search.wait_for_selector("#search-results li", timeout=20000)
+            hits = search.locator("#search-results li").count()
+        except Exception:  # noqa: BLE001 -- any failure means no results appeared
+            hits = 0
+        print(f"{'ok' if hits else 'FAIL':4} search for 'advantage': {hits} result(s)")
+        if not hits:
+            failures.append("search.html: no results for 'advantage'")
+        search.close()
         for rel in pages:
             page = browser.new_page()
             errors: list[str] = []
