@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pgbook.algos import reinforce
+from pgbook.algos import ddpg, reinforce, sac
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -80,6 +80,18 @@ register("reinforce_value", Benchmark(
                      target=475.0, target_window=20),
     "CartPole-v1", 475.0, 20,
     "reward-to-go with a learned value baseline, gamma = 1"))
+register("td3", Benchmark(
+    ddpg.train,
+    ddpg.Config(total_steps=50_000, target=-200.0, target_window=10),
+    "Pendulum-v1", -200.0, 10,
+    "TD3 (pgbook.algos.ddpg defaults): 64x64 ReLU nets, batch 128, tau 0.01, 1,000 warm-up "
+    "steps, one update per env step"))
+register("sac", Benchmark(
+    sac.train,
+    sac.Config(total_steps=50_000, target=-200.0, target_window=10),
+    "Pendulum-v1", -200.0, 10,
+    "SAC (pgbook.algos.sac defaults): 64x64 ReLU nets, batch 128, tau 0.01, automatic alpha, "
+    "1,000 warm-up steps, one update per env step"))
 
 
 def _trailing(returns: list[float], window: int) -> np.ndarray:

@@ -159,7 +159,7 @@ def test_seeded_runs_are_identical_and_pendulum_bookkeeping():
     h1 = ddpg.train("Pendulum-v1", cfg, progress=False)
     h2 = ddpg.train("Pendulum-v1", cfg, progress=False)
     assert h1.episode_returns == h2.episode_returns and len(h1.episode_returns) == 2
-    assert h1.episode_steps == [200, 400] and h1.env_steps == 400
+    assert h1.episode_steps == [200, 400] and h1.total_env_steps == 400
     assert all(torch.equal(a, b) for a, b in zip(h1.actor.state_dict().values(),
                                                  h2.actor.state_dict().values(),
                                                  strict=True))

@@ -62,11 +62,11 @@ class Config:
     policy_delay: int = 2  #: TD3 change 3: actor/target update every d critic updates (1: off)
     explore_noise: float = 0.1  #: std of the exploration noise (half-width units)
     gamma: float = 0.98
-    tau: float = 0.005  #: Polyak step of the target networks
+    tau: float = 0.01  #: Polyak step of the target networks
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
-    hidden: tuple[int, ...] = (128, 128)  #: hidden widths of actor and critics (ReLU)
-    batch_size: int = 256
+    hidden: tuple[int, ...] = (64, 64)  #: hidden widths of actor and critics (ReLU)
+    batch_size: int = 128
     buffer_size: int = 100_000
     learning_starts: int = 1000  #: uniform random actions (and no updates) before this step
     total_steps: int = 20_000  #: env-step budget (one update per env step after the start)
@@ -127,7 +127,7 @@ class History:
     logs: dict[str, list[float]] = field(default_factory=dict)
     updates: int = 0  #: gradient steps of the critic(s)
     actor_updates: int = 0  #: gradient steps of the actor (fewer with a policy delay)
-    env_steps: int = 0
+    total_env_steps: int = 0  #: env steps run in all
     wall_time: float = 0.0
     cpu_time: float = 0.0
     actor: torch.nn.Module | None = None  #: the trained policy
@@ -141,8 +141,8 @@ class History:
     def record(self, batch, step: int, stats: dict[str, float]) -> bool:
         """Log the episodes that ended in ``batch`` (a one-step :class:`Batch`) at env step
         ``step``, with the current training ``stats``; True if one ended. Also updates the
-        totals ``env_steps``, ``wall_time``, ``cpu_time``."""
-        self.env_steps = step
+        totals ``total_env_steps``, ``wall_time``, ``cpu_time``."""
+        self.total_env_steps = step
         self.wall_time = time.perf_counter() - self._clock[0]
         self.cpu_time = time.process_time() - self._clock[1]
         for ret in batch.episode_returns.tolist():

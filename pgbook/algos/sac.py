@@ -55,12 +55,12 @@ class Config:
     init_alpha: float = 1.0  #: starting temperature when tuned
     target_entropy: float | None = None  #: H_target; None gives -act_dim
     gamma: float = 0.99
-    tau: float = 0.005  #: Polyak step of the target critics
+    tau: float = 0.01  #: Polyak step of the target critics
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
     alpha_lr: float = 1e-3
-    hidden: tuple[int, ...] = (128, 128)  #: hidden widths of actor and critics (ReLU)
-    batch_size: int = 256
+    hidden: tuple[int, ...] = (64, 64)  #: hidden widths of actor and critics (ReLU)
+    batch_size: int = 128
     buffer_size: int = 100_000
     learning_starts: int = 1000  #: uniform random actions (and no updates) before this step
     total_steps: int = 20_000  #: env-step budget (one update per env step after the start)
