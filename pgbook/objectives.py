@@ -199,3 +199,15 @@ def adapt_kl_beta(beta: float, kl: float, kl_target: float, *, tolerance: float 
     if kl > kl_target * tolerance:
         return beta * factor
     return beta
+
+
+# Chapter 9: GRPO's objectives live in pgbook.grpo_objectives (which imports PPO-Clip from here).
+from .grpo_objectives import (  # noqa: E402
+    dr_grpo,  # noqa: F401
+    dr_grpo_weight,  # noqa: F401
+    grpo,  # noqa: F401
+    grpo_sequence,  # noqa: F401
+    grpo_sequence_weight,  # noqa: F401
+    grpo_weight,  # noqa: F401
+    kl_k3,  # noqa: F401
+)

@@ -41,6 +41,7 @@ __all__ = [
     "discounted_return",
     "episode_return_batched",
     "gae",
+    "group_advantages",
     "reward_to_go",
     "reward_to_go_batched",
 ]
@@ -232,3 +233,46 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
         running = delta[t] + gamma * lam * continues[t] * running
         advantages[t] = running
     return advantages
+
+
+def group_advantages(rewards: torch.Tensor, eps: float = 1e-4, *, scale_by_std: bool = True,
+                     unbiased: bool = False) -> torch.Tensor:
+    r"""Group-relative advantages of GRPO (section 1.8 of the source; chapter 9).
+
+    ``rewards`` has shape (num_groups, G): row j holds the rewards r_1..r_G of the G answers
+    sampled for prompt q_j. Every answer's advantage is its reward measured against its own
+    group, with no learned critic:
+
+        A_i = (r_i - mean(r)) / (std(r) + eps)          (DeepSeekMath, Shao et al. 2024)
+
+    * **std convention**: ``std`` is the population standard deviation over the G answers,
+      sqrt((1/G) sum_i (r_i - mean)^2), so that with eps = 0 every group's advantages have
+      mean 0 and mean square 1. ``unbiased=True`` divides by G - 1 instead (``torch.std``'s
+      default, which TRL's GRPO trainer uses).
+    * ``scale_by_std=False`` gives the Dr. GRPO advantage A_i = r_i - mean(r) (Liu et al.
+      2025): no division, so groups whose rewards barely differ are not up-weighted.
+    * A group whose rewards are all equal carries no signal: its advantages are exactly 0
+      (never NaN, whatever eps, including eps = 0).
+
+    The advantages sum to 0 in each group and do not change when every reward is shifted
+    (r -> r + c) or, with eps = 0, scaled (r -> s r, s > 0); chapter 9 proves both in SymPy.
+    Returns a tensor of the shape of ``rewards``.
+    """
+    V.tensor(rewards, "rewards", ndim=2)
+    if rewards.shape[0] == 0:
+        raise ValueError(f"rewards must have at least one group, got shape {tuple(rewards.shape)}")
+    if rewards.shape[1] < 2:
+        raise ValueError("each group needs at least 2 answers (rewards of shape (num_groups, G) "
+                         f"with G >= 2), got shape {tuple(rewards.shape)}")
+    eps = V.number(eps, "eps", low=0.0)
+    for flag, name in ((scale_by_std, "scale_by_std"), (unbiased, "unbiased")):
+        if not isinstance(flag, bool):
+            raise ValueError(f"{name} must be a bool, got {flag!r}")
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    constant = (rewards == rewards[:, :1]).all(dim=1, keepdim=True)
+    if not scale_by_std:
+        return torch.where(constant, torch.zeros_like(centred), centred)
+    std = rewards.std(dim=1, keepdim=True, correction=1 if unbiased else 0)
+    # Equal rewards: the mean may differ from them in the last bit; the group's answer is 0.
+    safe = torch.where(constant, torch.ones_like(std), std + eps)
+    return torch.where(constant, torch.zeros_like(centred), centred / safe)

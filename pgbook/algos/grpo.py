@@ -1,0 +1,238 @@
+"""GRPO: group-relative advantages, clipped per-token updates and a KL penalty (chapter 9).
+
+Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath; section 1.8 of the source)
+on the toy language-model task of :mod:`pgbook.tasks`. Each iteration:
+
+1. draw ``prompts_per_batch`` training prompts and sample G = ``group_size`` answers to each
+   from the current policy pi_old (no critic, no value network);
+2. score every answer with the verifiable reward and turn the rewards of each group into
+   advantages A_i = (r_i - mean) / (std + eps) (:func:`pgbook.returns.group_advantages`);
+3. take ``updates_per_batch`` Adam steps (DeepSeekMath's mu) on the clipped objective with the
+   k3 penalty towards the frozen reference policy pi_ref (:func:`pgbook.objectives.grpo`):
+
+       J = (1/B) sum_i (1/|o_i|) sum_t [ min(r_{i,t} A_i, clip(r_{i,t}, 1-eps, 1+eps) A_i)
+                                          - beta k3_{i,t} ].
+
+``objective="grpo_sequence"`` uses the source's one ratio per answer instead, and
+``objective="dr_grpo"`` Dr. GRPO's constant normaliser with unscaled advantages (Liu et al.
+2025). Before GRPO starts, a short supervised warm-up (``warmup_steps``) gives a policy that
+already succeeds sometimes, so that groups carry signal; the reference policy is a frozen copy
+of that starting policy. Accuracy is measured on held-out prompts, one sampled answer each.
+Read top to bottom: ``Config``, ``History``, ``train``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch.distributions import kl_divergence
+from tqdm import tqdm
+
+from .. import _validate as V
+from ..grpo_objectives import dr_grpo, grpo, grpo_sequence, kl_k3
+from ..returns import group_advantages
+from ..tasks import ReverseTask, TinyLM, accuracy, supervised_warm_up
+
+__all__ = ["Config", "History", "train"]
+
+OBJECTIVES = {"grpo": grpo, "grpo_sequence": grpo_sequence, "dr_grpo": dr_grpo}
+
+
+@dataclass
+class Config:
+    """Settings of GRPO on the digit-reversal task."""
+
+    objective: Literal["grpo", "grpo_sequence", "dr_grpo"] = "grpo"
+    #: divide advantages by the group's std; None: True, except False for "dr_grpo"
+    scale_by_std: bool | None = None
+    group_size: int = 8  #: G answers per prompt
+    prompts_per_batch: int = 16  #: prompts per iteration (B = prompts_per_batch * G answers)
+    updates_per_batch: int = 2  #: clipped Adam steps on each batch (DeepSeekMath's mu)
+    clip_eps: float = 0.2  #: eps of the clip, in (0, 1)
+    beta: float = 0.04  #: weight of the k3 penalty towards pi_ref (DeepSeekMath: 0.04)
+    lr: float = 2e-3  #: Adam step size
+    max_grad_norm: float = 1.0  #: clip the gradient's global norm
+    iterations: int = 200  #: sampling iterations (each has updates_per_batch steps)
+    warmup_steps: int = 50  #: supervised Adam steps before GRPO (0: none)
+    warmup_lr: float = 3e-3
+    warmup_batch: int = 64
+    d_model: int = 32  #: width of the policy's transformer
+    min_len: int = 2  #: prompt lengths of the task
+    max_len: int = 5
+    eval_every: int = 5  #: iterations between held-out evaluations
+    eval_prompts: int = 500  #: held-out prompts per evaluation (one sampled answer each)
+    target: float | None = 0.95  #: stop once held-out accuracy >= target (None: never)
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, "
+                             f"got {self.objective!r}")
+        if self.scale_by_std is not None and not isinstance(self.scale_by_std, bool):
+            raise ValueError(f"scale_by_std must be a bool or None, got {self.scale_by_std!r}")
+        V.positive_int(self.group_size, "group_size", minimum=2)
+        V.positive_int(self.prompts_per_batch, "prompts_per_batch")
+        V.positive_int(self.updates_per_batch, "updates_per_batch")
+        V.number(self.clip_eps, "clip_eps", low=0.0, high=1.0, low_open=True, high_open=True)
+        V.number(self.beta, "beta", low=0.0)
+        V.number(self.lr, "lr", low=0.0, low_open=True)
+        V.number(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
+        V.positive_int(self.iterations, "iterations")
+        V.positive_int(self.warmup_steps, "warmup_steps", minimum=0)
+        V.number(self.warmup_lr, "warmup_lr", low=0.0, low_open=True)
+        V.positive_int(self.warmup_batch, "warmup_batch")
+        V.positive_int(self.d_model, "d_model")
+        V.positive_int(self.min_len, "min_len")
+        V.positive_int(self.max_len, "max_len", minimum=self.min_len)
+        V.positive_int(self.eval_every, "eval_every")
+        V.positive_int(self.eval_prompts, "eval_prompts")
+        if self.target is not None:
+            V.number(self.target, "target", low=0.0, high=1.0)
+        V.positive_int(self.seed, "seed", minimum=0)
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    Per iteration: ``answers`` (cumulative answers sampled), ``train_reward`` (mean reward of
+    the batch), ``mean_length`` (mean answer length in tokens, EOS included), ``kl`` (mean over
+    the batch's answers of sum_t KL(pi_theta || pi_ref) at the visited prefixes, exact per
+    token, measured when the batch was sampled), ``kl_k3`` (the same estimated by k3, as the
+    objective sees it), ``clip_fraction`` (share of valid tokens, or answers for
+    "grpo_sequence", whose ratio left [1-eps, 1+eps] in the last update), ``wall``.
+    Per evaluation: ``eval_iterations`` (0 = before GRPO) and ``accuracy`` on held-out prompts.
+    For :mod:`benchmarks`, one "episode" is one sampled answer: ``episode_returns`` (its reward),
+    ``episode_steps`` (answers sampled up to it) and ``episode_times`` (wall seconds).
+    """
+
+    config: Config | None = None
+    answers: list[int] = field(default_factory=list)
+    train_reward: list[float] = field(default_factory=list)
+    mean_length: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    kl_k3: list[float] = field(default_factory=list)
+    clip_fraction: list[float] = field(default_factory=list)
+    wall: list[float] = field(default_factory=list)
+    eval_iterations: list[int] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    episode_returns: list[float] = field(default_factory=list)
+    episode_steps: list[int] = field(default_factory=list)
+    episode_times: list[float] = field(default_factory=list)
+    warmup_losses: list[float] = field(default_factory=list)
+    wall_time: float = 0.0
+    policy: TinyLM | None = None
+    reference: TinyLM | None = None
+    task: ReverseTask | None = None
+    held_out: torch.Tensor | None = None  #: the evaluation prompts
+
+    @property
+    def start_accuracy(self) -> float:
+        return self.accuracy[0] if self.accuracy else float("nan")
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.accuracy[-1] if self.accuracy else float("nan")
+
+
+def train(task: str = "reverse", config: Config | None = None, *,
+          progress: bool = True) -> History:
+    """Warm up a :class:`pgbook.tasks.TinyLM`, then train it with GRPO; returns the History.
+
+    ``task`` names the task (only ``"reverse"``: :class:`pgbook.tasks.ReverseTask`; the
+    argument keeps the ``train(env_id, config)`` signature of the other trainers). Seeded by
+    ``config.seed`` and deterministic on CPU for a fixed thread count; torch's global random
+    state is forked, so the caller's stream is left as it was.
+    """
+    if task != "reverse":
+        raise ValueError(f"task must be 'reverse', got {task!r}")
+    config = config or Config()
+    if not isinstance(config, Config):
+        raise ValueError(f"config must be a grpo.Config, got {type(config).__name__}")
+    config.validate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return _train(config, progress)
+
+
+def _train(config: Config, progress: bool) -> History:
+    task = ReverseTask(config.min_len, config.max_len)
+    gen = torch.Generator().manual_seed(config.seed)
+    held_out = task.sample_prompts(config.eval_prompts,
+                                   torch.Generator().manual_seed(10_000 + config.seed),
+                                   held_out=True)
+    policy = TinyLM(config.d_model, max_tokens=2 * task.max_len + 1)
+    history = History(config=config, task=task, held_out=held_out, policy=policy)
+    history.warmup_losses = supervised_warm_up(policy, task, config.warmup_steps,
+                                               batch_size=config.warmup_batch,
+                                               lr=config.warmup_lr, generator=gen)
+    reference = copy.deepcopy(policy).requires_grad_(False)  # pi_ref: the starting policy
+    history.reference = reference
+    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    objective = OBJECTIVES[config.objective]
+    scale = config.objective != "dr_grpo" if config.scale_by_std is None else config.scale_by_std
+    G, L = config.group_size, task.answer_len
+
+    start = time.perf_counter()
+    history.eval_iterations.append(0)
+    history.accuracy.append(accuracy(policy, task, held_out))
+    bar = tqdm(total=config.iterations, disable=not progress, desc=f"GRPO ({config.objective})")
+    for it in range(1, config.iterations + 1):
+        # 1. G answers to each prompt from pi_old, their rewards and group advantages.
+        prompts = task.sample_prompts(config.prompts_per_batch, gen).repeat_interleave(G, 0)
+        answers = policy.sample(prompts, L)
+        mask = task.answer_mask(answers)
+        rewards = task.reward(prompts, answers)
+        adv = group_advantages(rewards.view(-1, G), scale_by_std=scale).flatten()
+        with torch.no_grad():
+            dist_old = policy.dist(prompts, answers)
+            logp_old = dist_old.log_prob(answers)
+            dist_ref = reference.dist(prompts, answers)
+            logp_ref = dist_ref.log_prob(answers)
+            kl_exact = (kl_divergence(dist_old, dist_ref) * mask).sum(1).mean().item()
+            k3 = (kl_k3(logp_old, logp_ref) * mask).sum(1).mean().item()
+
+        # 2. mu clipped steps on the objective (samples from pi_old throughout).
+        for _ in range(config.updates_per_batch):
+            logp = policy.log_probs(prompts, answers)
+            loss = -objective(logp, logp_old, logp_ref, adv, mask, config.clip_eps, config.beta)
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            optimizer.step()
+        with torch.no_grad():
+            log_ratio = (logp - logp_old) * mask
+            if config.objective == "grpo_sequence":
+                outside = (log_ratio.sum(1).exp() - 1).abs() > config.clip_eps
+                clip_fraction = outside.double().mean().item()
+            else:
+                outside = ((log_ratio.exp() - 1).abs() > config.clip_eps) & mask
+                clip_fraction = (outside.sum() / mask.sum()).item()
+
+        # 3. Bookkeeping; held-out accuracy every eval_every iterations.
+        now = time.perf_counter() - start
+        n_before = history.answers[-1] if history.answers else 0
+        history.answers.append(n_before + len(rewards))
+        history.train_reward.append(rewards.mean().item())
+        history.mean_length.append(mask.sum(1).double().mean().item())
+        history.kl.append(kl_exact)
+        history.kl_k3.append(k3)
+        history.clip_fraction.append(clip_fraction)
+        history.wall.append(now)
+        history.episode_returns += rewards.tolist()
+        history.episode_steps += list(range(n_before + 1, n_before + len(rewards) + 1))
+        history.episode_times += [now] * len(rewards)
+        bar.update(1)
+        if it % config.eval_every == 0 or it == config.iterations:
+            history.eval_iterations.append(it)
+            history.accuracy.append(accuracy(policy, task, held_out))
+            bar.set_postfix(acc=f"{history.accuracy[-1]:.3f}", kl=f"{kl_exact:.3f}")
+            if config.target is not None and history.accuracy[-1] >= config.target:
+                break
+    bar.close()
+    history.wall_time = time.perf_counter() - start
+    return history
