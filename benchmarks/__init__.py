@@ -19,11 +19,12 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from pgbook.algos import ddpg, reinforce, sac
+from pgbook.algos import ddpg, grpo, reinforce, sac
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -92,6 +93,24 @@ register("sac", Benchmark(
     "Pendulum-v1", -200.0, 10,
     "SAC (pgbook.algos.sac defaults): 64x64 ReLU nets, batch 128, tau 0.01, automatic alpha, "
     "1,000 warm-up steps, one update per env step"))
+
+
+def _grpo_held_out(task: str, config: grpo.Config, progress: bool = False) -> SimpleNamespace:
+    """GRPO's run with its held-out accuracy as the "return": one point per evaluation, at the
+    number of answers sampled so far (the env steps of a language-model task)."""
+    h = grpo.train(task, config, progress=progress)
+    return SimpleNamespace(episode_returns=h.accuracy, episode_steps=h.eval_answers,
+                           episode_times=h.eval_wall, env_steps=h.answers)
+
+
+for _objective in ("grpo", "grpo_sequence", "dr_grpo"):
+    register(_objective, Benchmark(
+        _grpo_held_out,
+        grpo.Config(objective=_objective, iterations=400, target=0.9),
+        "reverse", 0.9, 1,
+        f"{_objective} on digit reversal (pgbook.tasks): held-out accuracy (500 prompts, one "
+        "sampled answer each, every 5 iterations) >= 0.9; steps = answers sampled after a "
+        "50-step supervised warm-up"))
 
 
 def _trailing(returns: list[float], window: int) -> np.ndarray:

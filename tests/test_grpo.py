@@ -17,6 +17,8 @@ def test_smoke_run_improves_held_out_accuracy():
     assert n == 25 and len(h.kl) == len(h.mean_length) == len(h.clip_fraction) == n
     assert h.answers[-1] == 25 * 8 * 6 == len(h.episode_returns) == h.episode_steps[-1]
     assert h.eval_iterations == [0, 5, 10, 15, 20, 25]
+    assert h.eval_answers == [0] + [h.answers[i - 1] for i in (5, 10, 15, 20, 25)]
+    assert len(h.eval_wall) == 6 and h.eval_wall == sorted(h.eval_wall)
     assert h.kl[0] == pytest.approx(0.0, abs=1e-12)  # the first batch comes from pi_ref itself
     assert h.kl[-1] > 0 and all(k >= 0 for k in h.kl_k3)
     assert all(2 <= m <= 5 for m in h.mean_length)  # 1..4 digits and EOS, mostly

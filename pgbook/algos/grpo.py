@@ -105,7 +105,8 @@ class History:
     token, measured when the batch was sampled), ``kl_k3`` (the same estimated by k3, as the
     objective sees it), ``clip_fraction`` (share of valid tokens, or answers for
     "grpo_sequence", whose ratio left [1-eps, 1+eps] in the last update), ``wall``.
-    Per evaluation: ``eval_iterations`` (0 = before GRPO) and ``accuracy`` on held-out prompts.
+    Per evaluation: ``eval_iterations`` (0 = before GRPO), ``accuracy`` on held-out prompts,
+    ``eval_answers`` (answers sampled so far) and ``eval_wall`` (seconds since GRPO started).
     For :mod:`benchmarks`, one "episode" is one sampled answer: ``episode_returns`` (its reward),
     ``episode_steps`` (answers sampled up to it) and ``episode_times`` (wall seconds).
     """
@@ -120,6 +121,8 @@ class History:
     wall: list[float] = field(default_factory=list)
     eval_iterations: list[int] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    eval_answers: list[int] = field(default_factory=list)
+    eval_wall: list[float] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
     episode_steps: list[int] = field(default_factory=list)
     episode_times: list[float] = field(default_factory=list)
@@ -178,8 +181,7 @@ def _train(config: Config, progress: bool) -> History:
     G, L = config.group_size, task.answer_len
 
     start = time.perf_counter()
-    history.eval_iterations.append(0)
-    history.accuracy.append(accuracy(policy, task, held_out))
+    _evaluate(history, 0, 0, 0.0)
     bar = tqdm(total=config.iterations, disable=not progress, desc=f"GRPO ({config.objective})")
     for it in range(1, config.iterations + 1):
         # 1. G answers to each prompt from pi_old, their rewards and group advantages.
@@ -228,11 +230,18 @@ def _train(config: Config, progress: bool) -> History:
         history.episode_times += [now] * len(rewards)
         bar.update(1)
         if it % config.eval_every == 0 or it == config.iterations:
-            history.eval_iterations.append(it)
-            history.accuracy.append(accuracy(policy, task, held_out))
+            _evaluate(history, it, history.answers[-1], time.perf_counter() - start)
             bar.set_postfix(acc=f"{history.accuracy[-1]:.3f}", kl=f"{kl_exact:.3f}")
             if config.target is not None and history.accuracy[-1] >= config.target:
                 break
     bar.close()
     history.wall_time = time.perf_counter() - start
     return history
+
+
+def _evaluate(history: History, iteration: int, answers: int, seconds: float) -> None:
+    """Held-out accuracy (one sampled answer per prompt) after ``iteration`` iterations."""
+    history.eval_iterations.append(iteration)
+    history.accuracy.append(accuracy(history.policy, history.task, history.held_out))
+    history.eval_answers.append(answers)
+    history.eval_wall.append(seconds)
