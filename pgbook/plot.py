@@ -165,3 +165,106 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
             ax.legend()
         fig.tight_layout()
     return fig
+
+
+# ---- Box-and-arrow diagrams: the source's figures redrawn in code (chapter 12) -------------
+
+from dataclasses import dataclass  # noqa: E402
+
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+
+__all__ += ["Box", "arrow", "box", "diagram"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box drawn by :func:`box`: its patch and its centre and size (in the axes' units)."""
+
+    patch: FancyBboxPatch
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def diagram(width: float = 6.4, height: float = 3.0):
+    """A blank figure for a box-and-arrow diagram, ``width`` x ``height`` inches.
+
+    The axes' data units are inches (x from 0 to ``width``, y from 0 to ``height``, equal
+    aspect), without ticks or frame, so boxes keep their shape. Returns ``(fig, ax)``.
+    """
+    width = _positive(width, "width")
+    height = _positive(height, "height")
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(width, height))
+        ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(0, height)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    return fig, ax
+
+
+def box(ax, x: float, y: float, text: str, *, width: float = 1.5, height: float = 0.55,
+        color: str = "#e8eef7", edgecolor: str = "0.3", fontsize: float = 9,
+        weight: str = "normal", linestyle: str = "-") -> Box:
+    """Draw a rounded box centred at (x, y) with ``text`` (may hold $math$ and newlines).
+
+    Returns a :class:`Box` for :func:`arrow` to connect; arrows stop at the box's edge.
+    """
+    for value, name in ((x, "x"), (y, "y")):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    width = _positive(width, "width")
+    height = _positive(height, "height")
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {type(text).__name__}")
+    pad = min(0.08, width / 4, height / 4)
+    patch = FancyBboxPatch((x - width / 2 + pad, y - height / 2 + pad), width - 2 * pad,
+                           height - 2 * pad, boxstyle=f"round,pad={pad}", facecolor=color,
+                           edgecolor=edgecolor, linewidth=1.1, linestyle=linestyle)
+    ax.add_patch(patch)
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, weight=weight)
+    return Box(patch, float(x), float(y), width, height)
+
+
+def arrow(ax, start, end, text: str | None = None, *, color: str = "0.25", rad: float = 0.0,
+          fontsize: float = 8, text_offset: tuple[float, float] = (0.0, 0.13),
+          linestyle: str = "-", both: bool = False) -> FancyArrowPatch:
+    """An arrow from ``start`` to ``end`` (each a :class:`Box` or an (x, y) point).
+
+    Between boxes it runs centre to centre and is clipped at their edges. ``rad`` bends it
+    (matplotlib's arc3: 0 is straight, 0.3 a gentle curve to the left of the direction of
+    travel); ``text`` is written at the middle of the curve, shifted by ``text_offset``;
+    ``both=True`` draws a head at each end.
+    """
+    def end_point(p, name):
+        if isinstance(p, Box):
+            return (p.x, p.y), p.patch
+        if (isinstance(p, tuple | list) and len(p) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)):
+            return (float(p[0]), float(p[1])), None
+        raise ValueError(f"{name} must be a Box or an (x, y) pair of numbers, got {p!r}")
+
+    (x1, y1), patch_a = end_point(start, "start")
+    (x2, y2), patch_b = end_point(end, "end")
+    rad = float(rad)
+    artist = FancyArrowPatch((x1, y1), (x2, y2), patchA=patch_a, patchB=patch_b,
+                             arrowstyle="<|-|>" if both else "-|>", mutation_scale=12,
+                             connectionstyle=f"arc3,rad={rad}", color=color, linewidth=1.2,
+                             linestyle=linestyle, shrinkA=2, shrinkB=2)
+    ax.add_patch(artist)
+    if text:
+        # arc3's control point is mid + rad * (dy, -dx); the curve passes halfway to it.
+        mx = (x1 + x2) / 2 + rad * (y2 - y1) / 2 + text_offset[0]
+        my = (y1 + y2) / 2 - rad * (x2 - x1) / 2 + text_offset[1]
+        ax.text(mx, my, text, ha="center", va="center", fontsize=fontsize, color="0.15",
+                bbox=dict(boxstyle="round,pad=0.1", facecolor="white", edgecolor="none",
+                          alpha=0.85))
+    return artist
+
+
+def _positive(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
