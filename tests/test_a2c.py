@@ -122,3 +122,15 @@ def test_bad_arguments():
         a2c.train("CartPole-v1", {"lr": 0.1}, progress=False)
     with pytest.raises(ValueError, match="env_id"):
         a2c.train("", progress=False)
+
+
+def test_float64_caller_gets_float32_networks_and_keeps_its_dtype():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        h = a2c.train("CartPole-v1", a2c.Config(total_steps=300), progress=False)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
+    assert all(p.dtype == torch.float32 for p in h.policy.parameters())
+    assert all(p.dtype == torch.float32 for p in h.value.parameters())
