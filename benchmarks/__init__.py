@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pgbook.algos import ddpg, grpo, reinforce, sac
+from pgbook.algos import ddpg, grpo, ppo, reinforce, sac, trpo
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -111,6 +111,20 @@ for _objective in ("grpo", "grpo_sequence", "dr_grpo"):
         f"{_objective} on digit reversal (pgbook.tasks): held-out accuracy (500 prompts, one "
         "sampled answer each, every 5 iterations) >= 0.9; steps = answers sampled after a "
         "50-step supervised warm-up"))
+
+
+register("ppo", Benchmark(
+    ppo.train,
+    ppo.Config(total_steps=100_000, target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "PPO-Clip (pgbook.algos.ppo defaults = rl-zoo's SB3 CartPole settings): 8 envs x 32 steps, "
+    "20 epochs of one 256-minibatch, lr 1e-3 and eps 0.2 annealed over 100k steps"))
+register("trpo", Benchmark(
+    trpo.train,
+    trpo.Config(total_steps=200_000, target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "TRPO (pgbook.algos.trpo defaults): 8 envs x 128 steps, delta 0.005, 15 CG iterations, "
+    "damping 1e-3, critic Adam 3e-3 x 20 epochs"))
 
 
 def _trailing(returns: list[float], window: int) -> np.ndarray:

@@ -1,0 +1,128 @@
+"""Natural-gradient machinery for TRPO (chapter 7): conjugate gradient, Fisher-vector
+products, and the step scaled to the trust region.
+
+TRPO maximises the surrogate L(theta) = E_t[r_t(theta) A_t] subject to
+KL(pi_old || pi_theta) <= delta (section 1.8 of the source; Schulman et al. 2015). Expanding
+L to first order and the KL to second order around theta_old gives
+
+    maximise g^T s  subject to  (1/2) s^T F s <= delta,
+
+where g = grad L(theta_old) (the policy gradient) and F is the Hessian of the mean KL at
+theta_old, which equals the Fisher information matrix E[grad log pi grad log pi^T]. The
+solution is the natural gradient direction x = F^{-1} g scaled to the boundary,
+
+    s = sqrt(2 delta / (x^T F x)) x.
+
+F has as many rows as the policy has parameters, so it is never formed: conjugate gradient
+solves F x = g with products F v only, and each product is a second backward pass through
+grad KL (a Hessian-vector product, :func:`fisher_vector_product`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from . import _validate as V
+
+__all__ = ["conjugate_gradient", "fisher_vector_product", "flat_grad", "trust_region_step"]
+
+
+def _check_params(params) -> list[torch.Tensor]:
+    params = list(params)
+    if not params or not all(isinstance(p, torch.Tensor) for p in params):
+        raise ValueError("params must be a non-empty sequence of tensors")
+    if not all(p.requires_grad for p in params):
+        raise ValueError("every tensor in params must require grad")
+    return params
+
+
+def flat_grad(output: torch.Tensor, params: Sequence[torch.Tensor], *,
+              create_graph: bool = False, retain_graph: bool | None = None) -> torch.Tensor:
+    """grad of a scalar ``output`` w.r.t. ``params``, concatenated into one flat vector
+    (parameters that do not influence ``output`` contribute zeros)."""
+    params = _check_params(params)
+    if not isinstance(output, torch.Tensor) or output.numel() != 1:
+        raise ValueError("output must be a scalar tensor")
+    grads = torch.autograd.grad(output, params, create_graph=create_graph,
+                                retain_graph=retain_graph, allow_unused=True)
+    return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                      for g, p in zip(grads, params, strict=True)])
+
+
+def fisher_vector_product(kl: torch.Tensor, params: Sequence[torch.Tensor], *,
+                          damping: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
+    r"""v -> (F + damping I) v, where F = Hessian of the scalar ``kl`` w.r.t. ``params``.
+
+    ``kl`` must be the mean KL(pi_old || pi_theta) over the batch's states, with pi_old's
+    distribution detached, evaluated at theta = theta_old: there its gradient is 0 and its
+    Hessian is the Fisher information matrix (chapter 7). The first derivative is built once
+    (``create_graph=True``); each product is one more backward pass, grad_theta (grad KL . v),
+    so F is never formed. ``damping`` (>= 0) adds a multiple of the identity, as TRPO
+    implementations do to keep CG stable when F is nearly singular.
+    """
+    params = _check_params(params)
+    damping = V.number(damping, "damping", low=0.0)
+    grad_kl = flat_grad(kl, params, create_graph=True)
+    n = grad_kl.numel()
+
+    def product(v: torch.Tensor) -> torch.Tensor:
+        V.tensor(v, "v", ndim=1)
+        if v.numel() != n:
+            raise ValueError(f"v must have {n} entries (one per parameter), got {v.numel()}")
+        v = v.to(grad_kl.dtype).detach()
+        return flat_grad(grad_kl @ v, params, retain_graph=True) + damping * v
+
+    return product
+
+
+def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, *,
+                       iters: int = 10, tol: float = 1e-10) -> torch.Tensor:
+    r"""Approximately solve M x = b for a symmetric positive-definite M given only v -> M v.
+
+    Standard conjugate gradient from x = 0 (Nocedal and Wright, alg. 5.2): at most ``iters``
+    products, stopping early once the squared residual |b - M x|^2 < ``tol``. In exact
+    arithmetic it finishes in at most dim(b) iterations; TRPO uses about 10.
+    """
+    if not callable(matvec):
+        raise ValueError("matvec must be a callable v -> M v")
+    V.tensor(b, "b", ndim=1)
+    iters = V.positive_int(iters, "iters")
+    tol = V.number(tol, "tol", low=0.0)
+    x = torch.zeros_like(b)
+    residual = b.clone()  # b - M x with x = 0
+    direction = b.clone()
+    rr = residual @ residual
+    for _ in range(iters):
+        if rr < tol:
+            break
+        Md = matvec(direction)
+        curvature = direction @ Md
+        if not curvature > 0:
+            raise ValueError(f"matvec is not positive definite along a CG direction "
+                             f"(d^T M d = {curvature.item():.3g})")
+        alpha = rr / curvature
+        x = x + alpha * direction
+        residual = residual - alpha * Md
+        rr_new = residual @ residual
+        direction = residual + (rr_new / rr) * direction
+        rr = rr_new
+    return x
+
+
+def trust_region_step(g: torch.Tensor, fvp: Callable[[torch.Tensor], torch.Tensor],
+                      max_kl: float, *, cg_iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""TRPO's full step: s = sqrt(2 delta / x^T F x) x with x ~ F^{-1} g from CG (chapter 7).
+
+    Returns (s, x). s maximises the linear model g^T s on the ellipsoid (1/2) s^T F s = delta
+    (``max_kl``), the quadratic model of KL(pi_old || pi_theta) <= delta. A line search
+    (:mod:`pgbook.algos.trpo`) then shrinks s until the true KL and surrogate are acceptable.
+    """
+    V.tensor(g, "g", ndim=1)
+    max_kl = V.number(max_kl, "max_kl", low=0.0, low_open=True)
+    x = conjugate_gradient(fvp, g, iters=cg_iters)
+    xFx = x @ fvp(x)
+    if not xFx > 0:
+        raise ValueError("the natural gradient has zero curvature; is g zero?")
+    return torch.sqrt(2 * max_kl / xFx) * x, x

@@ -1,0 +1,140 @@
+"""Conjugate gradient, Fisher-vector products and the TRPO trainer (chapter 7)."""
+
+import pytest
+import torch
+from torch.distributions import kl_divergence
+
+from pgbook.algos import trpo
+from pgbook.cg import conjugate_gradient, fisher_vector_product, flat_grad, trust_region_step
+from pgbook.nets import CategoricalPolicy
+
+D = torch.float64
+
+
+def _spd(n, gen, cond=100.0):
+    q, _ = torch.linalg.qr(torch.randn(n, n, dtype=D, generator=gen))
+    eig = torch.logspace(0, torch.log10(torch.tensor(cond)).item(), n, dtype=D)
+    return q @ torch.diag(eig) @ q.T
+
+
+def test_cg_matches_direct_solve(gen):
+    M = _spd(30, gen)
+    b = torch.randn(30, dtype=D, generator=gen)
+    x = conjugate_gradient(lambda v: M @ v, b, iters=200, tol=1e-28)
+    assert torch.allclose(x, torch.linalg.solve(M, b), atol=1e-10, rtol=1e-10)
+
+
+def test_cg_finishes_in_n_steps_for_few_distinct_eigenvalues(gen):
+    q, _ = torch.linalg.qr(torch.randn(20, 20, dtype=D, generator=gen))
+    M = q @ torch.diag(torch.tensor([1.0, 5.0, 10.0] * 6 + [1.0, 5.0], dtype=D)) @ q.T
+    b = torch.randn(20, dtype=D, generator=gen)
+    x = conjugate_gradient(lambda v: M @ v, b, iters=3, tol=0.0)  # 3 distinct eigenvalues
+    assert torch.allclose(x, torch.linalg.solve(M, b), atol=1e-10)
+
+
+def test_cg_validates():
+    with pytest.raises(ValueError, match="not positive definite"):
+        conjugate_gradient(lambda v: -v, torch.ones(3, dtype=D))
+    with pytest.raises(ValueError, match="b must have 1"):
+        conjugate_gradient(lambda v: v, torch.ones(2, 2))
+    with pytest.raises(ValueError, match="matvec must be a callable"):
+        conjugate_gradient(None, torch.ones(2))
+    with pytest.raises(ValueError, match="iters must be >= 1"):
+        conjugate_gradient(lambda v: v, torch.ones(2), iters=0)
+
+
+def _policy_and_kl(seed=0):
+    torch.manual_seed(seed)
+    policy = CategoricalPolicy(3, 4, hidden=(5,)).double()
+    obs = torch.randn(40, 3, dtype=D, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        old = policy.dist(obs)
+    params = list(policy.parameters())
+    return policy, obs, old, params
+
+
+def _flat_hessian(fn, params):
+    grads = flat_grad(fn(), params, create_graph=True)
+    rows = [flat_grad(g, params, retain_graph=True) for g in grads]
+    return torch.stack(rows)
+
+
+def test_fisher_vector_product_is_hessian_of_kl_and_fisher(gen):
+    policy, obs, old, params = _policy_and_kl()
+
+    def kl():
+        return kl_divergence(old, policy.dist(obs)).mean()
+
+    H = _flat_hessian(kl, params)
+    # Fisher: E_s sum_a pi(a|s) score score^T, scores by autograd per (s, a)
+    n = sum(p.numel() for p in params)
+    F = torch.zeros(n, n, dtype=D)
+    probs = old.probs
+    for i in range(len(obs)):
+        for a in range(4):
+            score = flat_grad(policy.dist(obs[i]).log_prob(torch.tensor(a)), params)
+            F += probs[i, a] * torch.outer(score, score) / len(obs)
+    assert torch.allclose(H, F, atol=1e-12)
+    fvp = fisher_vector_product(kl(), params, damping=0.1)
+    for _ in range(5):
+        v = torch.randn(n, dtype=D, generator=gen)
+        assert torch.allclose(fvp(v), (H + 0.1 * torch.eye(n, dtype=D)) @ v, atol=1e-12)
+    with pytest.raises(ValueError, match="v must have"):
+        fvp(torch.ones(n + 1, dtype=D))
+
+
+def test_trust_region_step_is_scaled_natural_gradient(gen):
+    policy, obs, old, params = _policy_and_kl(1)
+    kl = kl_divergence(old, policy.dist(obs)).mean()
+    fvp = fisher_vector_product(kl, params, damping=0.1)
+    n = sum(p.numel() for p in params)
+    F = torch.stack([fvp(e) for e in torch.eye(n, dtype=D)])
+    g = torch.randn(n, dtype=D, generator=gen)
+    step, x = trust_region_step(g, fvp, 0.01, cg_iters=n * 4)
+    natural = torch.linalg.solve(F, g)
+    assert (x - natural).norm() < 1e-4 * natural.norm()  # CG stops at |residual|^2 < 1e-10
+    assert 0.5 * step @ F @ step == pytest.approx(0.01, rel=1e-10)
+    assert torch.nn.functional.cosine_similarity(step, natural, dim=0) > 1 - 1e-12
+
+
+def test_flat_grad_validates():
+    p = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match="scalar"):
+        flat_grad(p * 2, [p])
+    with pytest.raises(ValueError, match="require grad"):
+        flat_grad(p.sum(), [torch.zeros(2)])
+    unused = torch.zeros(3, requires_grad=True)
+    assert torch.equal(flat_grad(p.sum(), [p, unused]), torch.tensor([1.0, 1.0, 0, 0, 0]))
+
+
+def test_trpo_config_validates():
+    with pytest.raises(ValueError, match="value_minibatch_size=300 must divide"):
+        trpo.Config(value_minibatch_size=300).validate()
+    with pytest.raises(ValueError, match="max_kl must be >"):
+        trpo.Config(max_kl=0.0).validate()
+    with pytest.raises(ValueError, match="line_search_shrink must be <"):
+        trpo.Config(line_search_shrink=1.0).validate()
+    with pytest.raises(ValueError, match="config must be a trpo.Config"):
+        trpo.train("CartPole-v1", config=object(), progress=False)
+
+
+SMOKE = dict(num_envs=4, num_steps=128, total_steps=6 * 512, value_epochs=5,
+             value_minibatch_size=256)
+
+
+def test_trpo_smoke_improves_and_respects_the_trust_region():
+    h = trpo.train("CartPole-v1", trpo.Config(seed=0, **SMOKE), progress=False)
+    assert len(h.env_steps) == 6 and h.env_steps[-1] == 6 * 512
+    assert all(0 <= kl <= h.config.max_kl for kl in h.kl)
+    assert all(f > 0 for f in h.step_fraction)  # the line search accepted a step every time
+    assert all(g > 0 for g in h.improvement)
+    early, late = h.episode_returns[:10], h.episode_returns[-10:]
+    assert sum(late) / 10 > 1.5 * sum(early) / 10, (early, late)
+
+
+def test_trpo_is_deterministic():
+    config = trpo.Config(seed=3, **{**SMOKE, "total_steps": 1024})
+    h1 = trpo.train("CartPole-v1", config, progress=False)
+    h2 = trpo.train("CartPole-v1", config, progress=False)
+    assert h1.episode_returns == h2.episode_returns and h1.kl == h2.kl
+    assert h1.loss == h2.loss
