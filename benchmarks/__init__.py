@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pgbook.algos import ddpg, grpo, ppo, reinforce, sac, trpo
+from pgbook.algos import a2c, ddpg, grpo, ppo, reinforce, sac, trpo
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -125,6 +125,20 @@ register("trpo", Benchmark(
     "CartPole-v1", 475.0, 20,
     "TRPO (pgbook.algos.trpo defaults): 8 envs x 128 steps, delta 0.005, 15 CG iterations, "
     "damping 1e-3, critic Adam 3e-3 x 20 epochs"))
+
+register("a2c", Benchmark(
+    a2c.train,
+    a2c.Config(total_steps=500_000, target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "A2C (pgbook.algos.a2c defaults): 16 envs x 8 steps, GAE lambda 0.95, standardised "
+    "advantages, Adam 2e-3, gradient norm 0.5, separate 64x64 tanh nets"))
+register("a2c_sb3", Benchmark(
+    a2c.train,
+    a2c.Config(num_envs=8, num_steps=5, gae_lambda=1.0, lr=7e-4, optimizer="rmsprop",
+               normalize_advantage=False, total_steps=500_000, target=475.0, target_window=20),
+    "CartPole-v1", 475.0, 20,
+    "A2C with Stable-Baselines3's / rl-zoo's CartPole settings: 8 envs x 5 steps, n-step "
+    "advantages (lambda 1), RMSprop 7e-4"))
 
 
 def _trailing(returns: list[float], window: int) -> np.ndarray:
