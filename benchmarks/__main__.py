@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.total_steps is not None and args.total_steps < 1:
         parser.error("--total-steps must be >= 1")
     torch.set_num_threads(args.threads)
+    # The first optimiser of a process imports torch._dynamo (seconds): pay it before timing.
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     results = []
     for name in names:

@@ -2,12 +2,23 @@
 
 Every chapter of the book imports this package. Its modules are small and have one job each:
 
-* :mod:`pgbook.symbolic`  SymPy side: policies, score functions, ``assert_identical``.
-* :mod:`pgbook.mdp`       ``TabularMDP``: exact J(theta), its gradient, trajectory enumeration.
-* :mod:`pgbook.checks`    numeric checks: autograd vs closed form, confidence intervals.
-* :mod:`pgbook.objectives` surrogate objectives J and their score weights Psi.
-* :mod:`pgbook.plot`      one figure style for every chapter.
-* :mod:`pgbook.algos`     one short file per algorithm: ``Config`` + ``train() -> History``.
+* :mod:`pgbook.symbolic`    SymPy: policies, score functions, ``assert_identical``, the PPO clip
+  as a Piecewise and region-by-region proofs (chapters 1, 8).
+* :mod:`pgbook.mdp`         ``TabularMDP``: exact J(theta), its gradient, Q/V/A, every trajectory
+  (chapters 2-6).
+* :mod:`pgbook.checks`      numeric checks: autograd vs closed form, confidence intervals.
+* :mod:`pgbook.returns`     discounted return, reward-to-go, GAE, group-relative advantages.
+* :mod:`pgbook.objectives`  every algorithm's surrogate objective J and its score weight Psi
+  (:mod:`pgbook.grpo_objectives` holds GRPO's, re-exported here).
+* :mod:`pgbook.table`       the source's gradient table in code, one row per algorithm (chapter 12).
+* :mod:`pgbook.cg`          conjugate gradient and Fisher-vector products (TRPO, chapter 7).
+* :mod:`pgbook.nets`        MLPs; categorical, Gaussian, tanh-squashed and deterministic policies;
+  V and Q networks.
+* :mod:`pgbook.rollout`     Gymnasium vector-env rollouts into a time-major batch.
+* :mod:`pgbook.replay`      the replay buffer of the off-policy trainers (chapters 10-11).
+* :mod:`pgbook.tasks`       the toy language-model task of the GRPO chapter.
+* :mod:`pgbook.plot`        one figure style for every chapter.
+* :mod:`pgbook.algos`       one short file per algorithm: ``Config`` + ``train() -> History``.
 """
 
 from __future__ import annotations
