@@ -76,3 +76,44 @@ def test_gae_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         gae(**args)
+
+
+def test_gae_is_the_closed_sum_within_each_episode(gen):
+    """A_t = sum_l (gamma lambda)^l delta_{t+l}, the sum stopping at the episode's end, for
+    every lambda, with several episodes in each column (chapter 6, eq-06-gae)."""
+    T, N, g = 15, 4, 0.97
+    for lam in (0.0, 0.3, 0.95, 1.0):
+        r = torch.randn(T, N, dtype=F, generator=gen)
+        v = torch.randn(T, N, dtype=F, generator=gen)
+        nv = torch.randn(T, N, dtype=F, generator=gen)
+        term = torch.rand(T, N, generator=gen) < 0.2
+        trunc = (torch.rand(T, N, generator=gen) < 0.1) & ~term
+        delta = r + g * nv * (~term) - v
+        expected = torch.zeros(T, N, dtype=F)
+        for n in range(N):
+            for t in range(T):
+                for k in range(t, T):
+                    expected[t, n] += (g * lam) ** (k - t) * delta[k, n]
+                    if term[k, n] or trunc[k, n]:
+                        break
+        out = gae(r, v, term, trunc, None, g, lam, next_values=nv)
+        assert torch.allclose(out, expected, atol=1e-12), lam
+
+
+def test_gae_ends_are_exact_on_dyadic_numbers(gen):
+    """With gamma = 1/2 and small integers every intermediate value is exact in float64, so
+    lambda = 0 and lambda = 1 must reproduce the TD error and the bootstrapped reward-to-go
+    minus V bit for bit."""
+    T, N = 12, 5
+    for _ in range(20):
+        r = torch.randint(-3, 4, (T, N), generator=gen).to(F)
+        v = torch.randint(-8, 9, (T, N), generator=gen).to(F)
+        nv = torch.randint(-8, 9, (T, N), generator=gen).to(F)
+        term = torch.rand(T, N, generator=gen) < 0.15
+        trunc = (torch.rand(T, N, generator=gen) < 0.1) & ~term
+        cont = ~(term | trunc)
+        nv[:-1] = torch.where(cont[:-1], v[1:], nv[:-1])
+        td = r + 0.5 * nv * (~term) - v
+        assert torch.equal(gae(r, v, term, trunc, None, 0.5, 0.0, next_values=nv), td)
+        mc = reward_to_go_batched(r, term, trunc, 0.5, bootstrap=nv) - v
+        assert torch.equal(gae(r, v, term, trunc, None, 0.5, 1.0, next_values=nv), mc)
