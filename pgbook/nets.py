@@ -229,6 +229,9 @@ class DeterministicPolicy(nn.Module):
         return self.centre + self.scale * torch.tanh(self.net(obs))
 
 
+_TANH = TanhTransform()  # stateless (no cache): used for its stable log|d tanh(u)/du|
+
+
 class SquashedGaussianPolicy(nn.Module):
     r"""The tanh-squashed Gaussian policy of SAC (chapter 11).
 
@@ -242,10 +245,10 @@ class SquashedGaussianPolicy(nn.Module):
     ``dist(obs)`` returns exactly this law as a ``TransformedDistribution`` of
     ``Independent(Normal(m, sigma), 1)`` by ``TanhTransform`` then ``AffineTransform``.
     ``TanhTransform`` computes log(1 - tanh(u)^2) in the stable form
-    2 (log 2 - u - softplus(-2u)), finite for every u. Take a and log pi(a|s) from the *same*
-    ``dist`` object (``rsample`` then ``log_prob``, as :meth:`sample` does): the transforms
-    cache u, whereas recomputing u = atanh((a - c)/h) from a stored a gives inf once tanh(u)
-    rounds to +-1.
+    2 (log 2 - u - softplus(-2u)), finite for every u. Take a and log pi(a|s) together: from
+    :meth:`sample`, or from the *same* ``dist`` object (``rsample`` then ``log_prob``: the
+    transforms cache u). Recomputing u = atanh((a - c)/h) from a stored a gives inf once
+    tanh(u) rounds to +-1.
 
     m and log sigma come from one :class:`MLP` with 2 * act_dim outputs; log sigma is squashed
     smoothly into [log_std_min, log_std_max] (as in CleanRL's SAC), so sigma can neither
@@ -285,11 +288,20 @@ class SquashedGaussianPolicy(nn.Module):
         return self.dist(obs)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised action a = c + h tanh(m + sigma * eps), eps ~ N(0, I), and its
-        log pi(a|s): gradients flow through both into theta."""
-        dist = self.dist(obs)
-        action = dist.rsample()
-        return action, dist.log_prob(action)
+        """A reparameterised action a = c + h tanh(u), u = m + sigma * eps, eps ~ N(0, I), and
+        its log pi(a|s); gradients flow through both into theta.
+
+        The same law and log-density as :meth:`dist` (``tests/test_squashed.py`` checks it),
+        assembled from the same ``torch.distributions`` pieces: ``Normal.log_prob(u)`` minus
+        ``TanhTransform.log_abs_det_jacobian`` (the stable form) minus sum_i log h_i. Building
+        a ``TransformedDistribution`` costs more than the small networks themselves, and SAC
+        calls this twice per update.
+        """
+        base = self.base(obs)
+        u = base.rsample()
+        tanh_u = torch.tanh(u)
+        log_det = _TANH.log_abs_det_jacobian(u, tanh_u).sum(-1) + self.scale.log().sum()
+        return self.centre + self.scale * tanh_u, base.log_prob(u) - log_det
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic action c + h tanh(m_theta(s)), e.g. to evaluate the policy."""

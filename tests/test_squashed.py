@@ -31,10 +31,21 @@ def test_log_prob_is_the_change_of_variables_formula():
     expected = _change_of_variables(pi, obs, u)
     # log_prob of a *fresh* a (no cache): TanhTransform inverts it with atanh
     assert torch.allclose(dist.log_prob(a), expected, atol=1e-8, rtol=1e-8)
-    # and the (a, log pi) pair of sample() uses the cached u
+    # sample() returns pairs (a, log pi(a|s)) with the log-density of dist()
     a2, logp2 = pi.sample(obs)
     assert a2.shape == (500, 2) and logp2.shape == (500,)
     assert ((a2 >= torch.tensor([-2.0, -2.0])) & (a2 <= torch.tensor([1.0, 3.0]))).all()
+    assert torch.allclose(logp2, dist.log_prob(a2.detach().clone()), atol=1e-8, rtol=1e-8)
+    # ... also far in the tails, against the cached log_prob of a TransformedDistribution
+    with torch.no_grad():
+        pi.net.layers[-1].bias[:2] = torch.tensor([25.0, -25.0])
+    torch.manual_seed(3)
+    a3, logp3 = pi.sample(obs)
+    torch.manual_seed(3)
+    d3 = pi.dist(obs)
+    a4 = d3.rsample()
+    assert torch.equal(a3, a4) and torch.allclose(logp3, d3.log_prob(a4), atol=1e-9, rtol=1e-9)
+    assert torch.isfinite(logp3).all()
 
 
 def test_density_integrates_to_one_on_the_box():

@@ -49,7 +49,7 @@ from ..rollout import Collector, make_envs
 from ._common import isolated_run
 
 __all__ = ["Config", "History", "NoisyActor", "UniformPolicy", "check_common", "clip_to_box",
-           "train"]
+           "run_one_env", "train"]
 
 
 @dataclass
@@ -223,14 +223,22 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     global random state is forked, so the caller's stream is left as it was, and the networks
     are float32 whatever the caller's default dtype.
     """
-    config = config or Config()
-    if not isinstance(config, Config):
-        raise ValueError(f"config must be a ddpg.Config, got {type(config).__name__}")
+    return run_one_env(_train, env_id, config or Config(), Config, progress)
+
+
+def run_one_env(train_fn, env_id: str, config, config_type: type, progress: bool) -> History:
+    """Check ``config`` (an instance of ``config_type``), make one SAME_STEP env of ``env_id``
+    and return ``train_fn(env_id, envs, config, progress)`` run inside
+    :func:`pgbook.algos._common.isolated_run`; the env is closed afterwards. Shared by the
+    off-policy trainers (this module and :mod:`pgbook.algos.sac`)."""
+    if not isinstance(config, config_type):
+        raise ValueError(f"config must be a {config_type.__module__.split('.')[-1]}.Config, "
+                         f"got {type(config).__name__}")
     config.validate()
     envs = make_envs(env_id, 1)
     try:
         with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
-            return _train(env_id, envs, config, progress)
+            return train_fn(env_id, envs, config, progress)
     finally:
         envs.close()
 

@@ -40,9 +40,8 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..nets import QEnsemble, SquashedGaussianPolicy, polyak_update
 from ..replay import ReplayBuffer
-from ..rollout import Collector, make_envs
-from ._common import isolated_run
-from .ddpg import History, UniformPolicy, check_common
+from ..rollout import Collector
+from .ddpg import History, UniformPolicy, check_common, run_one_env
 
 __all__ = ["Config", "History", "train"]
 
@@ -91,16 +90,7 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     global random state is forked, so the caller's stream is left as it was, and the networks
     are float32 whatever the caller's default dtype.
     """
-    config = config or Config()
-    if not isinstance(config, Config):
-        raise ValueError(f"config must be a sac.Config, got {type(config).__name__}")
-    config.validate()
-    envs = make_envs(env_id, 1)
-    try:
-        with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
-            return _train(env_id, envs, config, progress)
-    finally:
-        envs.close()
+    return run_one_env(_train, env_id, config or Config(), Config, progress)
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:
