@@ -33,7 +33,7 @@ every simulated transition, n N per iteration. Read top to bottom: ``Config``, `
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -43,8 +43,8 @@ from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..returns import gae
 from ..rollout import Collector, make_envs
-from . import reinforce
 from ._common import isolated_run
+from .ppo import OnPolicyHistory
 
 __all__ = ["Config", "History", "train"]
 
@@ -98,14 +98,12 @@ class Config:
 
 
 @dataclass
-class History(reinforce.History):
+class History(OnPolicyHistory):
     """What happened during training: the episode record of
-    :class:`pgbook.algos.reinforce.History` and, per update, ``loss`` (the actor loss
+    :class:`pgbook.algos.ppo.OnPolicyHistory` and, per update, ``loss`` (the actor loss
     -mean(log pi A)), ``value_loss`` (the critic's squared error), ``entropy``, ``grad_norm``
     (of actor and critic together, before clipping) and ``explained_variance``
     (1 - Var[target - V] / Var[target] of the critic before the update)."""
-
-    explained_variance: list[float] = field(default_factory=list)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
@@ -145,12 +143,7 @@ def _train(env_id: str, envs, config: Config, progress: bool) -> History:
     while steps < config.total_steps:
         # 1. n steps of every sub-environment, with V_old(s_t) and V_old(s_{t+1}) recorded.
         batch = collector.collect_steps(policy, config.num_steps, value=value)
-        now = time.perf_counter() - start
-        ends = batch.episode_ends
-        history.episode_returns += batch.episode_returns.tolist()
-        history.episode_lengths += batch.episode_lengths.tolist()
-        history.episode_steps += (steps + (ends[:, 0] + 1) * batch.num_envs).tolist()
-        history.episode_times += [now] * len(ends)
+        history.record_episodes(batch, steps, time.perf_counter() - start)
         steps += batch.env_steps
 
         # 2. Advantages A_t (n-step or GAE) and the critic's targets A_t + V_old(s_t).
@@ -174,20 +167,14 @@ def _train(env_id: str, envs, config: Config, progress: bool) -> History:
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         optimizer.step()
 
-        history.env_steps.append(steps)
-        history.mean_return.append(batch.episode_returns.mean().item()
-                                   if len(ends) else float("nan"))
-        history.loss.append(actor_loss.item())
-        history.value_loss.append(critic_loss.item())
-        history.entropy.append(entropy.item())
-        history.grad_norm.append(grad_norm.item())
-        history.explained_variance.append(explained.item())
-        history.wall.append(time.perf_counter() - start)
+        history.log_iteration(steps, batch, time.perf_counter() - start,
+                              loss=actor_loss.item(), value_loss=critic_loss.item(),
+                              entropy=entropy.item(), grad_norm=grad_norm.item(),
+                              explained_variance=explained.item())
         bar.update(min(batch.env_steps, config.total_steps - bar.n))
         if history.episode_returns:
             bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}", refresh=False)
-        if (config.target is not None and len(history.episode_returns) >= config.target_window
-                and history.last_mean(config.target_window) >= config.target):
+        if history.target_reached(config.target, config.target_window):
             break
     bar.close()
     history.wall_time = time.perf_counter() - start
