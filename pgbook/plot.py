@@ -192,12 +192,14 @@ def diagram(width: float = 6.4, height: float = 3.0):
 
     The axes' data units are inches (x from 0 to ``width``, y from 0 to ``height``, equal
     aspect), without ticks or frame, so boxes keep their shape. Returns ``(fig, ax)``.
+    Fonts follow the global settings (:func:`use_style`). The figure is not created inside
+    ``plt.rc_context``: with matplotlib 3.11 and the inline backend, if a notebook's first
+    figure is created inside that context, later figures are no longer displayed.
     """
     width = _positive(width, "width")
     height = _positive(height, "height")
-    with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(width, height))
-        ax = fig.add_axes((0, 0, 1, 1))
+    fig = plt.figure(figsize=(width, height))
+    ax = fig.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.set_aspect("equal")

@@ -497,30 +497,38 @@ def _bucket(x: float, bound: float) -> str:
 
 
 def render(reports: list[RowReport]) -> str:
-    """The gradient table as fixed-width text with rounded errors (deterministic for nbval).
+    """The gradient table as fixed-width text with rounded errors (deterministic for nbval),
+    narrow enough for a book page (about 80 characters).
 
-    Columns: row key, algorithm, form, Psi checked, J it is compared with, number of cases,
-    max abs and rel error (below the row's tolerance shown as '< tol'), the autograd verdict
-    (with the number of failing cases), the SymPy residual (0, != 0, or -), and whether all of
-    it is what the book claims.
+    Rows are grouped under their algorithm. Each row takes two lines: its key, form, number of
+    cases, max abs and rel error (below the row's tolerance shown as '< tol'), the autograd
+    verdict (with the number of failing cases), the SymPy residual (0, != 0, or -) and whether
+    all of it is what the book claims ('yes'/'NO'); then the weight Psi and the J it is the
+    gradient of.
     """
     if not reports or not all(isinstance(r, RowReport) for r in reports):
         raise ValueError("reports must be a non-empty list of RowReport (from check)")
-    head = ("row", "algorithm", "form", "Ψ", "J", "n", "abs err", "rel err", "autograd",
-            "SymPy", "claim")
-    lines = []
+    head = ("row", "form", "n", "abs err", "rel err", "autograd", "SymPy", "claimed")
+    cells = []
     for rep in reports:
         r, e = rep.row, rep.error
         verdict = "holds" if rep.holds else f"fails {e.n_failed}/{e.n_cases}"
         sym = {None: "-", True: "0", False: "!= 0"}[rep.sympy]
-        lines.append((r.key, r.algorithm, r.form, r.psi, r.against, str(e.n_cases),
-                      _bucket(e.max_abs_err, max(r.atol, 1e-12)),
+        cells.append((r.key, r.form, str(e.n_cases), _bucket(e.max_abs_err, max(r.atol, 1e-12)),
                       _bucket(rep.max_rel_err, 1e-8), verdict, sym,
-                      "as claimed" if rep.as_claimed else "UNEXPECTED"))
-    widths = [max(len(x[i]) for x in [head, *lines]) for i in range(len(head))]
-    fmt = "  ".join(f"{{:{'>' if i in (5, 6, 7) else '<'}{w}}}" for i, w in enumerate(widths))
-    out = [fmt.format(*head), "  ".join("-" * w for w in widths)]
-    out += [fmt.format(*x) for x in lines]
+                      "yes" if rep.as_claimed else "NO"))
+    widths = [max(len(x[i]) for x in [head, *cells]) for i in range(len(head))]
+    fmt = "  " + " ".join(f"{{:{'>' if i in (2, 3, 4) else '<'}{w}}}"
+                          for i, w in enumerate(widths))
+    out = [fmt.format(*head), "  " + " ".join("-" * w for w in widths)]
+    indent = " " * (3 + widths[0])
+    group = None
+    for rep, cell in zip(reports, cells, strict=True):
+        if rep.row.algorithm != group:
+            group = rep.row.algorithm
+            out.append(group)
+        out.append(fmt.format(*cell))
+        out.append(f"{indent}Ψ = {rep.row.psi};  grad of {rep.row.against}")
     return "\n".join(line.rstrip() for line in out)
 
 
@@ -1180,9 +1188,9 @@ def rows() -> tuple[Row, ...]:
         return weight
 
     for key, form, psi, entropy in (
-            ("sac-actor-src", "source", "Q_w - V  (score function)", False),
-            ("sac-actor", "book", "Q_w - α log π - V  (score function)", True)):
-        out.append(Row(key, "SAC actor, tanh-Gaussian", form, psi, "E[Q_w - α log π], reparam.",
+            ("sac-actor-src", "source", "Q_w - V, score fn.", False),
+            ("sac-actor", "book", "Q_w - α log π - V, score fn.", True)):
+        out.append(Row(key, "SAC actor, tanh-Gaussian", form, psi, "E[Q_w - α log π], pathwise",
                        "Q_w - V", "11", st["squashed_gaussian"], sac_actor_objective,
                        sac_actor_weight(entropy), entropy,
                        (lambda e=entropy: _sym_reparameterisation(e)), atol=1e-10))
@@ -1292,8 +1300,8 @@ def rows() -> tuple[Row, ...]:
         Row("dpg", "DPG", "source = book", "none: ∇_θμ ∇_aQ_w", "Q_w(s, μ_θ(s))",
             "∇_θμ(s) ∇_aQ_w|a=μ(s)", "10", st["deterministic"], dpg_objective(False), None,
             True, _sym_dpg_chain_rule, closed_form=dpg_closed_form),
-        Row("dpg-gauss", "DPG", "Gaussian, σ > 0", "Q_w(s,a), a ~ N(μ_θ(s), σ²I)",
-            "Q_w(s, μ_θ(s)), Q_w quadr.", "∇_θμ(s) ∇_aQ_w|a=μ(s)", "10", gaussian,
+        Row("dpg-gauss", "DPG", "Gaussian σ>0", "Q_w(s,a), a ~ N(μ_θ(s), σ²I)",
+            "Q_w(s, μ_θ(s)), quadratic", "∇_θμ(s) ∇_aQ_w|a=μ(s)", "10", gaussian,
             dpg_objective(True), gaussian_weight, True, _sym_dpg_gaussian, atol=1e-10),
     ]
     return tuple(out)

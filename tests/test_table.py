@@ -62,9 +62,12 @@ def test_render_is_deterministic_and_complete():
     assert text == table.render([table.check(table.row(k), n=4, sympy=False)
                                  for k in ("pg", "a2c-src")])
     lines = text.splitlines()
-    assert lines[0].split()[:3] == ["row", "algorithm", "form"]
-    assert "holds" in lines[2] and "< 1e-11" in lines[2] and "fails" in lines[3]
-    assert "-" in lines[2].split()[-3]  # no SymPy verdict when sympy=False
+    assert lines[0].split()[:3] == ["row", "form", "n"]
+    assert lines[2] == "PG theorem (0.6)" and lines[5] == "A2C (0.12)"
+    assert lines[3].split()[0] == "pg" and "< 1e-11" in lines[3] and "holds" in lines[3]
+    assert "fails" in lines[6] and lines[6].split()[-2:] == ["-", "yes"]
+    assert lines[4].strip() == "Ψ = R(τ);  grad of J exact"
+    assert max(len(line) for line in lines) <= 90
 
 
 def test_check_and_lookup_validate():
