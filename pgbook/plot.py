@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["STYLE", "learning_curve", "objective_curves", "use_style"]
+__all__ = ["STYLE", "learning_curve", "objective_curves", "styled", "use_style"]
 
 #: Matplotlib settings shared by every figure of the book.
 STYLE = {
@@ -22,6 +23,24 @@ STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
 }
+
+
+@contextmanager
+def styled() -> Iterator[None]:
+    """Draw inside :data:`STYLE` without breaking figure display in notebooks.
+
+    ``plt.rc_context`` restores *every* rcParam on exit, ``interactive`` included. When the
+    first figure of a Jupyter kernel is created inside it, the inline backend switches
+    interactive mode on during the call, the exit switches it back off, and from then on no
+    figure of the notebook is displayed (matplotlib 3.11, matplotlib-inline). We keep the
+    interactive state that holds at the end of the block.
+    """
+    with plt.rc_context(STYLE):
+        try:
+            yield
+        finally:
+            interactive = plt.isinteractive()
+    plt.interactive(interactive)
 
 
 def use_style() -> None:
@@ -41,7 +60,7 @@ def objective_curves(curves: Mapping[str, Sequence[float] | torch.Tensor], *,
     for label, values in curves.items():
         if len(values) == 0:
             raise ValueError(f"curve {label!r} is empty")
-    with plt.rc_context(STYLE):
+    with styled():
         if ax is None:
             fig, ax = plt.subplots()
         else:
@@ -125,7 +144,7 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
             raise ValueError(f"group {label!r} has no histories")
         groups[label] = runs
 
-    with plt.rc_context(STYLE):
+    with styled():
         if ax is None:
             fig, ax = plt.subplots()
         else:
@@ -192,9 +211,7 @@ def diagram(width: float = 6.4, height: float = 3.0):
 
     The axes' data units are inches (x from 0 to ``width``, y from 0 to ``height``, equal
     aspect), without ticks or frame, so boxes keep their shape. Returns ``(fig, ax)``.
-    Fonts follow the global settings (:func:`use_style`). The figure is not created inside
-    ``plt.rc_context``: with matplotlib 3.11 and the inline backend, if a notebook's first
-    figure is created inside that context, later figures are no longer displayed.
+    Fonts follow the global settings (:func:`use_style`).
     """
     width = _positive(width, "width")
     height = _positive(height, "height")
