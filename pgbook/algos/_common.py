@@ -1,11 +1,15 @@
-"""What every trainer in :mod:`pgbook.algos` does the same way."""
+"""What every trainer in :mod:`pgbook.algos` does the same way: check the run settings, make
+the envs, and run reproducibly whatever the caller's global torch state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
+
+from .. import _validate as V
+from ..rollout import make_envs
 
 
 @contextmanager
@@ -25,3 +29,38 @@ def isolated_run(seed: int, dtype: torch.dtype = torch.float32) -> Iterator[None
             yield
         finally:
             torch.set_default_dtype(previous)
+
+
+def check_run_settings(config) -> None:
+    """The checks every trainer's ``Config`` shares: ``hidden`` (a non-empty tuple of widths, if
+    the config has one), ``total_steps``, ``target`` (optional), ``target_window`` and ``seed``.
+    Raises ``ValueError`` naming the field."""
+    hidden = getattr(config, "hidden", ())
+    if hasattr(config, "hidden") and (not isinstance(hidden, tuple) or not hidden
+                                      or not all(isinstance(h, int) and h > 0 for h in hidden)):
+        raise ValueError(f"hidden must be a non-empty tuple of positive widths, got {hidden!r}")
+    V.positive_int(config.total_steps, "total_steps")
+    if config.target is not None:
+        V.number(config.target, "target")
+    V.positive_int(config.target_window, "target_window")
+    V.positive_int(config.seed, "seed", minimum=0)
+
+
+def run_trainer(body: Callable, env_id: str, config, config_type: type, progress: bool):
+    """Check ``config`` (default ``config_type()``), make ``config.num_envs`` SAME_STEP envs
+    (one if the config has no ``num_envs``), and return ``body(env_id, envs, config, progress)``
+    run inside :func:`isolated_run`; the envs are closed afterwards.
+
+    The run is seeded by ``config.seed`` and deterministic on CPU for a fixed thread count.
+    """
+    config = config_type() if config is None else config
+    if not isinstance(config, config_type):
+        kind = f"{config_type.__module__.rsplit('.', 1)[-1]}.{config_type.__name__}"
+        raise ValueError(f"config must be a {kind}, got {type(config).__name__}")
+    config.validate()
+    envs = make_envs(env_id, getattr(config, "num_envs", 1))
+    try:
+        with isolated_run(config.seed):
+            return body(env_id, envs, config, progress)
+    finally:
+        envs.close()

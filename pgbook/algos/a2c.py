@@ -42,8 +42,8 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..returns import gae
-from ..rollout import Collector, make_envs
-from ._common import isolated_run
+from ..rollout import Collector
+from ._common import check_run_settings, run_trainer
 from .ppo import OnPolicyHistory
 
 __all__ = ["Config", "History", "train"]
@@ -88,13 +88,7 @@ class Config:
         if not isinstance(self.normalize_advantage, bool):
             raise ValueError(f"normalize_advantage must be a bool, "
                              f"got {self.normalize_advantage!r}")
-        if not isinstance(self.hidden, tuple) or not self.hidden:
-            raise ValueError(f"hidden must be a non-empty tuple of widths, got {self.hidden!r}")
-        V.positive_int(self.total_steps, "total_steps")
-        if self.target is not None:
-            V.number(self.target, "target")
-        V.positive_int(self.target_window, "target_window")
-        V.positive_int(self.seed, "seed", minimum=0)
+        check_run_settings(self)
 
 
 @dataclass
@@ -114,16 +108,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
     global random state is forked, so the caller's stream is left as it was, and the networks
     are float32 whatever the caller's default dtype.
     """
-    config = config or Config()
-    if not isinstance(config, Config):
-        raise ValueError(f"config must be an a2c.Config, got {type(config).__name__}")
-    config.validate()
-    envs = make_envs(env_id, config.num_envs)
-    try:
-        with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
-            return _train(env_id, envs, config, progress)
-    finally:
-        envs.close()
+    return run_trainer(_train, env_id, config, Config, progress)
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:

@@ -45,11 +45,11 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..nets import DeterministicPolicy, QEnsemble, polyak_update
 from ..replay import ReplayBuffer
-from ..rollout import Collector, make_envs
-from ._common import isolated_run
+from ..rollout import Collector
+from ._common import check_run_settings, run_trainer
 
 __all__ = ["Config", "History", "NoisyActor", "UniformPolicy", "check_common", "clip_to_box",
-           "run_one_env", "train"]
+           "train"]
 
 
 @dataclass
@@ -95,16 +95,10 @@ class Config:
 
 def check_common(config) -> None:
     """Checks shared by the off-policy configs (this module's and :mod:`pgbook.algos.sac`)."""
-    if not isinstance(config.hidden, tuple) or not config.hidden:
-        raise ValueError(f"hidden must be a non-empty tuple of widths, got {config.hidden!r}")
     V.positive_int(config.batch_size, "batch_size")
     V.positive_int(config.buffer_size, "buffer_size")
     V.positive_int(config.learning_starts, "learning_starts")
-    V.positive_int(config.total_steps, "total_steps")
-    if config.target is not None:
-        V.number(config.target, "target")
-    V.positive_int(config.target_window, "target_window")
-    V.positive_int(config.seed, "seed", minimum=0)
+    check_run_settings(config)
 
 
 @dataclass
@@ -223,24 +217,7 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     global random state is forked, so the caller's stream is left as it was, and the networks
     are float32 whatever the caller's default dtype.
     """
-    return run_one_env(_train, env_id, config or Config(), Config, progress)
-
-
-def run_one_env(train_fn, env_id: str, config, config_type: type, progress: bool) -> History:
-    """Check ``config`` (an instance of ``config_type``), make one SAME_STEP env of ``env_id``
-    and return ``train_fn(env_id, envs, config, progress)`` run inside
-    :func:`pgbook.algos._common.isolated_run`; the env is closed afterwards. Shared by the
-    off-policy trainers (this module and :mod:`pgbook.algos.sac`)."""
-    if not isinstance(config, config_type):
-        raise ValueError(f"config must be a {config_type.__module__.split('.')[-1]}.Config, "
-                         f"got {type(config).__name__}")
-    config.validate()
-    envs = make_envs(env_id, 1)
-    try:
-        with isolated_run(config.seed):  # forked, seeded RNG; float32 networks
-            return train_fn(env_id, envs, config, progress)
-    finally:
-        envs.close()
+    return run_trainer(_train, env_id, config, Config, progress)
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:

@@ -39,9 +39,9 @@ from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..objectives import ppo_clip
 from ..returns import gae
-from ..rollout import Collector, make_envs
+from ..rollout import Collector
 from . import reinforce
-from ._common import isolated_run
+from ._common import check_run_settings, run_trainer
 
 __all__ = ["Config", "History", "OnPolicyHistory", "run_trainer", "train"]
 
@@ -93,13 +93,7 @@ class Config:
         for name in ("clip_value", "max_grad_norm", "target_kl"):
             if getattr(self, name) is not None:
                 V.number(getattr(self, name), name, low=0.0, low_open=True)
-        if not isinstance(self.hidden, tuple) or not self.hidden:
-            raise ValueError(f"hidden must be a non-empty tuple of widths, got {self.hidden!r}")
-        V.positive_int(self.total_steps, "total_steps")
-        if self.target is not None:
-            V.number(self.target, "target")
-        V.positive_int(self.target_window, "target_window")
-        V.positive_int(self.seed, "seed", minimum=0)
+        check_run_settings(self)
 
 
 @dataclass
@@ -159,27 +153,6 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
     """Train a policy on ``env_id`` with PPO-Clip; returns the :class:`History`. Seeded by
     ``config.seed`` and deterministic on CPU (:func:`run_trainer`)."""
     return run_trainer(_train, env_id, config, Config, progress)
-
-
-def run_trainer(body, env_id: str, config, config_type: type, progress: bool):
-    """Check ``config`` (default ``config_type()``), make ``config.num_envs`` envs, and run
-    ``body(env_id, envs, config, progress)`` inside :func:`pgbook.algos._common.isolated_run`;
-    the envs are closed afterwards. Shared by the on-policy trainers of chapters 7 and 8.
-
-    The run is seeded by ``config.seed`` and deterministic on CPU for a fixed thread count.
-    Torch's global random state is forked, so the caller's stream is left as it was, and the
-    networks are float32 whatever the caller's default dtype."""
-    config = config_type() if config is None else config
-    if not isinstance(config, config_type):
-        kind = f"{config_type.__module__.rsplit('.', 1)[-1]}.{config_type.__name__}"
-        raise ValueError(f"config must be a {kind}, got {type(config).__name__}")
-    config.validate()
-    envs = make_envs(env_id, config.num_envs)
-    try:
-        with isolated_run(config.seed):
-            return body(env_id, envs, config, progress)
-    finally:
-        envs.close()
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:

@@ -44,8 +44,8 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..returns import discount_by_step, episode_return_batched, reward_to_go_batched
-from ..rollout import Collector, make_envs
-from ._common import isolated_run
+from ..rollout import Collector
+from ._common import check_run_settings, run_trainer
 
 __all__ = ["Config", "History", "train"]
 
@@ -88,11 +88,7 @@ class Config:
         V.positive_int(self.episodes_per_batch, "episodes_per_batch", minimum=self.num_envs)
         if self.max_grad_norm is not None:
             V.number(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
-        V.positive_int(self.total_steps, "total_steps")
-        if self.target is not None:
-            V.number(self.target, "target")
-        V.positive_int(self.target_window, "target_window")
-        V.positive_int(self.seed, "seed", minimum=0)
+        check_run_settings(self)
 
 
 def _trailing_means(values: list[float], window: int) -> np.ndarray:
@@ -166,16 +162,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
     Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
     global random state is forked, so the caller's stream is left as it was.
     """
-    config = config or Config()
-    if not isinstance(config, Config):
-        raise ValueError(f"config must be a reinforce.Config, got {type(config).__name__}")
-    config.validate()
-    envs = make_envs(env_id, config.num_envs)
-    try:
-        with isolated_run(config.seed):
-            return _train(env_id, envs, config, progress)
-    finally:
-        envs.close()
+    return run_trainer(_train, env_id, config, Config, progress)
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:

@@ -41,7 +41,8 @@ from .. import _validate as V
 from ..nets import QEnsemble, SquashedGaussianPolicy, polyak_update
 from ..replay import ReplayBuffer
 from ..rollout import Collector
-from .ddpg import History, UniformPolicy, check_common, run_one_env
+from ._common import run_trainer
+from .ddpg import History, UniformPolicy, check_common
 
 __all__ = ["Config", "History", "train"]
 
@@ -90,7 +91,7 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
     global random state is forked, so the caller's stream is left as it was, and the networks
     are float32 whatever the caller's default dtype.
     """
-    return run_one_env(_train, env_id, config or Config(), Config, progress)
+    return run_trainer(_train, env_id, config, Config, progress)
 
 
 def _train(env_id: str, envs, config: Config, progress: bool) -> History:

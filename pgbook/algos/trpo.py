@@ -41,7 +41,8 @@ from ..nets import ValueNet, policy_for
 from ..objectives import trpo
 from ..returns import gae
 from ..rollout import Collector
-from .ppo import OnPolicyHistory, run_trainer
+from ._common import check_run_settings, run_trainer
+from .ppo import OnPolicyHistory
 
 __all__ = ["Config", "History", "train"]
 
@@ -90,13 +91,7 @@ class Config:
         if batch % self.value_minibatch_size:
             raise ValueError(f"value_minibatch_size={self.value_minibatch_size} must divide the "
                              f"batch num_envs * num_steps = {batch}")
-        if not isinstance(self.hidden, tuple) or not self.hidden:
-            raise ValueError(f"hidden must be a non-empty tuple of widths, got {self.hidden!r}")
-        V.positive_int(self.total_steps, "total_steps")
-        if self.target is not None:
-            V.number(self.target, "target")
-        V.positive_int(self.target_window, "target_window")
-        V.positive_int(self.seed, "seed", minimum=0)
+        check_run_settings(self)
 
 
 @dataclass
@@ -118,7 +113,7 @@ class History(OnPolicyHistory):
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
     """Train a policy on ``env_id`` with TRPO; returns the :class:`History`. Seeded by
-    ``config.seed`` and deterministic on CPU, as :func:`pgbook.algos.ppo.run_trainer` says."""
+    ``config.seed`` and deterministic on CPU, as :func:`pgbook.algos._common.run_trainer` says."""
     return run_trainer(_train, env_id, config, Config, progress)
 
 
