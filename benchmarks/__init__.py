@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from pgbook.algos import a2c, ddpg, grpo, ppo, reinforce, sac, trpo
+from pgbook.algos._common import trailing_means
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -141,17 +142,9 @@ register("a2c_sb3", Benchmark(
     "advantages (lambda 1), RMSprop 7e-4"))
 
 
-def _trailing(returns: list[float], window: int) -> np.ndarray:
-    x = np.asarray(returns, dtype=np.float64)
-    if len(x) < window:
-        return np.zeros(0)
-    c = np.cumsum(np.concatenate([[0.0], x]))
-    return (c[window:] - c[:-window]) / window
-
-
 def evaluate(bench: Benchmark, name: str, seed: int, history, wall: float) -> Result:
     """Steps and seconds to the benchmark's target, read off the history's episodes."""
-    means = _trailing(history.episode_returns, bench.window)
+    means = trailing_means(history.episode_returns, bench.window)
     steps = seconds = None
     hits = np.flatnonzero(means >= bench.target)
     if len(hits):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 from .. import _validate as V
@@ -29,6 +30,16 @@ def isolated_run(seed: int, dtype: torch.dtype = torch.float32) -> Iterator[None
             yield
         finally:
             torch.set_default_dtype(previous)
+
+
+def trailing_means(values, window: int) -> np.ndarray:
+    """The mean of the last ``window`` values at each index from ``window - 1`` on (an empty
+    array if there are fewer values): the "last-20-episode mean" every target is stated in."""
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) < window:
+        return np.zeros(0)
+    c = np.cumsum(np.concatenate([[0.0], x]))
+    return (c[window:] - c[:-window]) / window
 
 
 def check_run_settings(config) -> None:

@@ -45,7 +45,7 @@ from .. import _validate as V
 from ..nets import ValueNet, policy_for
 from ..returns import discount_by_step, episode_return_batched, reward_to_go_batched
 from ..rollout import Collector
-from ._common import check_run_settings, run_trainer
+from ._common import check_run_settings, run_trainer, trailing_means
 
 __all__ = ["Config", "History", "train"]
 
@@ -91,15 +91,6 @@ class Config:
         check_run_settings(self)
 
 
-def _trailing_means(values: list[float], window: int) -> np.ndarray:
-    """Mean of the last ``window`` values at each index from window-1 on (empty if too few)."""
-    x = np.asarray(values, dtype=np.float64)
-    if len(x) < window:
-        return np.zeros(0)
-    c = np.cumsum(np.concatenate([[0.0], x]))
-    return (c[window:] - c[:-window]) / window
-
-
 @dataclass
 class History:
     """What happened during training.
@@ -139,7 +130,7 @@ class History:
         ``target``, or None if it never did."""
         V.number(target, "target")
         V.positive_int(window, "window")
-        hits = np.flatnonzero(_trailing_means(self.episode_returns, window) >= target)
+        hits = np.flatnonzero(trailing_means(self.episode_returns, window) >= target)
         if len(hits) == 0:
             return None
         i = int(hits[0]) + window - 1
@@ -148,7 +139,7 @@ class History:
     def best_mean(self, window: int = 20) -> tuple[float, int] | None:
         """The best mean of ``window`` consecutive returns and the env step it was reached at."""
         V.positive_int(window, "window")
-        means = _trailing_means(self.episode_returns, window)
+        means = trailing_means(self.episode_returns, window)
         if len(means) == 0:
             return None
         i = int(np.argmax(means))
