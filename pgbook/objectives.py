@@ -7,18 +7,35 @@ constants (detached), so autograd differentiates only log pi.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from . import _validate as V
+from .mdp import TabularMDP
+from .returns import discount_by_step
 
 __all__ = [
+    "a2c",
+    "a2c_weight",
+    "actor_critic",
+    "actor_critic_weight",
     "adapt_kl_beta",
+    "dpg",
+    "dpg_gradient",
+    "kl_k3_weight",
+    "kl_weight",
     "not_clip",
     "policy_gradient_surrogate",
     "ppo_clip",
     "ppo_clip_weight",
     "ppo_penalty",
     "ratio",
+    "sac_policy",
+    "sac_policy_weight",
+    "soft_J",
+    "soft_policy_gradient_weight",
+    "soft_values",
     "trpo",
     "trpo_weight",
 ]
@@ -199,6 +216,273 @@ def adapt_kl_beta(beta: float, kl: float, kl_target: float, *, tolerance: float 
     if kl > kl_target * tolerance:
         return beta * factor
     return beta
+
+
+# ============================================================================================
+# Actor-critic (0.10), A2C (0.12), SAC, the KL terms and DPG (chapters 6, 9-12).
+# ============================================================================================
+
+def _check_table(x: torch.Tensor, name: str) -> torch.Tensor:
+    V.tensor(x, name, ndim=2)
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    return x
+
+
+def actor_critic_weight(q: torch.Tensor, *, gamma: float | None = None) -> torch.Tensor:
+    r"""The score weight of the actor-critic form (0.10) (chapter 6), detached, shape (N, T):
+
+        Psi_t = gamma^t Q(s_t, a_t)     (``gamma`` given: the exact weight of step t),
+        Psi_t = Q(s_t, a_t)             (``gamma=None``: the source's (0.10) as written).
+
+    ``q`` holds Q(s_t, a_t) along N trajectories of T steps (column t = step t). With the true
+    Q_t of the current policy, E[sum_t grad log pi(a_t|s_t) gamma^t Q_t] = grad J exactly; without
+    gamma^t (and gamma < 1) it is not, and neither is it with a learned Q_w whose error depends on
+    the action (chapter 6).
+    """
+    _check_table(q, "q")
+    if gamma is None:
+        return q.detach()
+    gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
+    steps = torch.arange(q.shape[1]).expand(q.shape)
+    return discount_by_step(q.detach(), gamma, steps)
+
+
+def actor_critic(logp: torch.Tensor, q: torch.Tensor, *, gamma: float | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The actor-critic surrogate of (0.10) (chapter 6), the J whose gradient is the estimator:
+
+        L(theta) = (1/N) sum_i sum_t mask_{i,t} log pi_theta(a_t^i|s_t^i) Psi_{i,t},
+        Psi = :func:`actor_critic_weight` (q, gamma=gamma),
+
+    so grad L = (1/N) sum_i sum_t grad log pi Psi. ``logp``, ``q`` (and ``mask``): shape (N, T).
+    Pass ``gamma`` for the exact gamma^t weighting, ``None`` for the source's form.
+    """
+    _check_table(logp, "logp")
+    return policy_gradient_surrogate(logp, actor_critic_weight(q, gamma=gamma), mask)
+
+
+def a2c_weight(adv: torch.Tensor, *, gamma: float | None = None) -> torch.Tensor:
+    r"""The score weight of A2C's form (0.12) (chapter 6), detached, shape (N, T):
+
+        Psi_t = gamma^t A(s_t, a_t)   (``gamma`` given),   Psi_t = A(s_t, a_t)   (``None``).
+
+    With the true advantage A_t = Q_t - V_t (0.11), and also with Q_t - V_w,t for *any* state
+    baseline V_w, E[sum_t grad log pi Psi_t] = grad J exactly when gamma^t is kept.
+    """
+    return actor_critic_weight(adv, gamma=gamma)
+
+
+def a2c(logp: torch.Tensor, adv: torch.Tensor, *, gamma: float | None = None,
+        mask: torch.Tensor | None = None) -> torch.Tensor:
+    r"""A2C's policy surrogate (0.12) (chapter 6): (1/N) sum_i sum_t mask log pi * Psi with
+    Psi = :func:`a2c_weight` (adv, gamma=gamma). Shapes (N, T)."""
+    _check_table(logp, "logp")
+    return policy_gradient_surrogate(logp, a2c_weight(adv, gamma=gamma), mask)
+
+
+def _check_mdp(mdp, theta, alpha) -> float:
+    if not isinstance(mdp, TabularMDP):
+        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
+    mdp._check_theta(theta)
+    return V.number(alpha, "alpha", low=0.0)
+
+
+def soft_values(mdp: TabularMDP, theta: torch.Tensor,
+                alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Soft action and state values of the tabular policy (SAC's critic targets; chapter 11):
+
+        Q^soft_t(s, a) = sum_{s'} P(s'|s, a) [ r(s, a, s') + gamma V^soft_{t+1}(s') ],
+        V^soft_t(s)    = sum_a pi(a|s) [ Q^soft_t(s, a) - alpha log pi(a|s) ],   V^soft_T = 0,
+
+    by backward induction on the finite horizon; returns Q (T, S, A) and V (T+1, S),
+    differentiable in theta. Q^soft_t(s, a) is the expected soft reward-to-go *after* a_t is
+    chosen (the entropy bonus of step t is not in it, those of later steps are), and
+    J_soft(theta) = sum_s rho_0(s) V^soft_0(s) (:func:`soft_J`). ``alpha = 0`` gives
+    :meth:`~pgbook.mdp.TabularMDP.q_values` and :meth:`~pgbook.mdp.TabularMDP.state_values`.
+    """
+    alpha = _check_mdp(mdp, theta, alpha)
+    pi = mdp.policy(theta)
+    log_pi = torch.log_softmax(theta, -1)
+    V_next = torch.zeros(mdp.n_states, dtype=pi.dtype)
+    qs, vs = [], [V_next]
+    for _ in range(mdp.horizon):
+        Q = torch.einsum("sap,sap->sa", mdp.P, mdp.R + mdp.gamma * V_next)
+        V_next = (pi * (Q - alpha * log_pi)).sum(-1)
+        qs.append(Q)
+        vs.append(V_next)
+    return torch.stack(qs[::-1]), torch.stack(vs[::-1])
+
+
+def soft_J(mdp: TabularMDP, theta: torch.Tensor, alpha: float) -> torch.Tensor:
+    r"""The maximum-entropy objective of SAC on the tabular MDP (chapter 11), exactly:
+
+        J_soft(theta) = sum_tau p(tau; theta) sum_{t=0}^{T-1} gamma^t
+                        [ r_{t+1} - alpha log pi_theta(a_t | s_t) ],
+
+    the sum over every trajectory of (0.2), so J_soft = J + alpha E[sum_t gamma^t H(pi(.|s_t))].
+    Differentiable in theta; ``alpha = 0`` gives :meth:`~pgbook.mdp.TabularMDP.J`.
+    """
+    alpha = _check_mdp(mdp, theta, alpha)
+    table = mdp.trajectories
+    discount = mdp.gamma ** torch.arange(mdp.horizon, dtype=torch.float64)
+    soft_rewards = table.rewards - alpha * mdp.action_log_probs(theta)
+    return (mdp.trajectory_probs(theta) * (soft_rewards * discount).sum(-1)).sum()
+
+
+def soft_policy_gradient_weight(mdp: TabularMDP, theta: torch.Tensor,
+                                alpha: float) -> torch.Tensor:
+    r"""The score weight of the soft policy gradient (chapter 11), along every enumerated
+    trajectory, shape (N, T), detached:
+
+        Psi_t = gamma^t [ Q^soft_t(s_t, a_t) - alpha log pi(a_t|s_t) - V^soft_t(s_t) ],
+
+    so that E[sum_t grad log pi(a_t|s_t) Psi_t] = grad J_soft exactly (:func:`soft_J`). Why: J_soft
+    = sum_tau p R_soft with R_soft depending on theta too; the log-derivative trick gives
+    E[sum_t score_t R_soft] - alpha E[sum_t gamma^t score_t], the second term is 0, causality and
+    the tower rule turn R_soft into gamma^t (Q^soft_t - alpha log pi_t), and V^soft_t is a
+    baseline. The source's SAC row, Q_w - V, drops the -alpha log pi term (and gamma^t).
+    """
+    Q, V_ = soft_values(mdp, theta, alpha)
+    alpha = float(alpha)
+    q = mdp.along_trajectories(Q.detach())
+    v = mdp.along_trajectories(V_.detach())[:, :-1]
+    logp = mdp.action_log_probs(theta.detach())
+    return actor_critic_weight(q - alpha * logp - v, gamma=mdp.gamma)
+
+
+def sac_policy(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
+               weights: torch.Tensor | None = None) -> torch.Tensor:
+    r"""SAC's actor objective (chapter 11), to *maximise* (SAC minimises its negative):
+
+        J_pi(theta) = E_s E_{a ~ pi_theta(.|s)} [ Q_w(s, a) - alpha log pi_theta(a|s) ]
+                    ~ sum_k w_k [ q_k - alpha logp_k ],
+
+    evaluated on *reparameterised* actions a_k = a_theta(s_k, eps_k) (``rsample``; for the tanh-
+    Gaussian a = tanh(m_theta(s) + sigma_theta(s) eps)), so that ``q`` = Q_w(s_k, a_k) and ``logp``
+    = log pi_theta(a_k|s_k) are differentiable in theta through the action: autograd gives the
+    pathwise gradient SAC follows. ``weights``: probability weights of the samples (quadrature
+    or importance weights, same shape, sum 1); default 1/n each. The score-function form of the
+    same gradient has weight :func:`sac_policy_weight`.
+    """
+    V.tensor(q, "q")
+    V.tensor(logp, "logp")
+    V.same_shape(q=q, logp=logp)
+    if q.numel() == 0:
+        raise ValueError("q must not be empty")
+    alpha = V.number(alpha, "alpha", low=0.0)
+    if weights is None:
+        return (q - alpha * logp).mean()
+    V.tensor(weights, "weights")
+    V.same_shape(q=q, weights=weights)
+    if bool((weights < 0).any()) or abs(weights.sum().item() - 1) > 1e-9:
+        raise ValueError("weights must be non-negative and sum to 1")
+    return (weights.detach() * (q - alpha * logp)).sum()
+
+
+def sac_policy_weight(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
+                      baseline: torch.Tensor | None = None) -> torch.Tensor:
+    r"""The score-function weight of SAC's actor objective (chapter 11), detached:
+
+        Psi = Q_w(s, a) - alpha log pi_theta(a|s) - b(s),
+
+    so that E_{a~pi}[grad log pi(a|s) Psi] = grad_theta E_{a~pi}[Q_w(s, a) - alpha log pi(a|s)] for
+    any baseline b(s) (default 0): differentiating log pi inside the expectation adds
+    -alpha E[grad log pi] = 0. The source's SAC row has Psi = Q_w - V, without the
+    -alpha log pi term: that is the gradient of E[Q_w] alone, and misses alpha grad H(pi).
+    """
+    V.tensor(q, "q")
+    V.tensor(logp, "logp")
+    V.same_shape(q=q, logp=logp)
+    alpha = V.number(alpha, "alpha", low=0.0)
+    psi = q - alpha * logp
+    if baseline is not None:
+        V.tensor(baseline, "baseline")
+        try:
+            psi = psi - baseline
+        except RuntimeError:
+            raise ValueError(f"baseline of shape {tuple(baseline.shape)} does not broadcast "
+                             f"against q of shape {tuple(q.shape)}") from None
+        if psi.shape != q.shape:
+            raise ValueError(f"baseline of shape {tuple(baseline.shape)} must broadcast to q's "
+                             f"shape {tuple(q.shape)}")
+    return psi.detach()
+
+
+def _check_pair(logp, logp_ref):
+    for name, t in (("logp", logp), ("logp_ref", logp_ref)):
+        V.tensor(t, name)
+        if t.numel() == 0:
+            raise ValueError(f"{name} must not be empty")
+    V.same_shape(logp=logp, logp_ref=logp_ref)
+
+
+def kl_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    r"""The score weight of KL(pi_theta || pi_ref) (chapter 9), detached:
+
+        Psi(o) = log pi_theta(o) - log pi_ref(o),
+
+    so that E_{o~pi_theta}[grad log pi_theta(o) Psi(o)] = grad_theta KL(pi_theta || pi_ref) (the
+    term E[grad log pi] from differentiating log pi_theta inside the KL is 0). A penalty
+    -beta KL(pi_theta || pi_ref), as the source writes GRPO's, has weight -beta Psi.
+    """
+    _check_pair(logp, logp_ref)
+    return (logp - logp_ref).detach()
+
+
+def kl_k3_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    r"""The score weight that autograd gives GRPO's k3 penalty (chapter 9), detached:
+
+        d k3 / d log pi_theta(o) = 1 - rho,    rho = pi_ref(o) / pi_theta(o),
+
+    for k3 = rho - log rho - 1 (:func:`pgbook.grpo_objectives.kl_k3`) with the sample o fixed.
+    Its expectation E_{o~pi_theta}[grad log pi_theta(o) (1 - rho)] = -sum_o pi_ref(o) grad log
+    pi_theta(o) = grad KL(pi_ref || pi_theta): the *other* direction. k3 estimates the value of
+    KL(pi_theta || pi_ref) without bias, but its gradient as implemented does not estimate that
+    KL's gradient (:func:`kl_weight` does).
+    """
+    _check_pair(logp, logp_ref)
+    return (1 - torch.exp(logp_ref - logp)).detach()
+
+
+def dpg(critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], states: torch.Tensor,
+        actions: torch.Tensor) -> torch.Tensor:
+    r"""DPG's actor objective (chapter 10), to maximise:
+
+        J(theta) = (1/B) sum_b Q_w(s_b, mu_theta(s_b)),
+
+    with ``actions`` = mu_theta(states) differentiable in theta and ``critic(states, actions)``
+    returning Q_w for each of the B states, shape (B,). Its gradient (chain rule) is
+    :func:`dpg_gradient`: no score function and no weight Psi; the policy has no density.
+    """
+    if not callable(critic):
+        raise ValueError("critic must be a callable (states, actions) -> values of shape (B,)")
+    V.tensor(states, "states", ndim=2)
+    V.tensor(actions, "actions", ndim=2)
+    if states.shape[0] != actions.shape[0] or states.shape[0] == 0:
+        raise ValueError(f"states {tuple(states.shape)} and actions {tuple(actions.shape)} must "
+                         "have the same number B >= 1 of rows")
+    q = critic(states, actions)
+    if not isinstance(q, torch.Tensor) or tuple(q.shape) != (states.shape[0],):
+        raise ValueError(f"critic must return a tensor of shape ({states.shape[0]},)")
+    return q.mean()
+
+
+def dpg_gradient(policy_jacobians: torch.Tensor, action_gradients: torch.Tensor) -> torch.Tensor:
+    r"""The deterministic policy gradient (Silver et al. 2014; chapter 10), closed form:
+
+        grad J = (1/B) sum_b grad_theta mu_theta(s_b) grad_a Q_w(s_b, a)|_{a = mu_theta(s_b)},
+
+    with ``policy_jacobians`` (B, m, d), the Jacobians d mu / d theta (so grad_theta mu is their
+    transpose, d x m), and ``action_gradients`` (B, m). Returns (d,).
+    """
+    V.tensor(policy_jacobians, "policy_jacobians", ndim=3)
+    V.tensor(action_gradients, "action_gradients", ndim=2)
+    if policy_jacobians.shape[:2] != action_gradients.shape:
+        raise ValueError(f"policy_jacobians {tuple(policy_jacobians.shape)} must be (B, m, d) "
+                         f"for action_gradients of shape (B, m) = "
+                         f"{tuple(action_gradients.shape)}")
+    return torch.einsum("bmd,bm->d", policy_jacobians, action_gradients) / policy_jacobians.shape[0]
 
 
 # Chapter 9: GRPO's objectives live in pgbook.grpo_objectives (which imports PPO-Clip from here).
