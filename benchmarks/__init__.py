@@ -6,8 +6,8 @@ the last ``window`` finished episodes first reached the target (or the best such
 budget), and the median over seeds.
 
 To add an algorithm, register a :class:`Benchmark` in :data:`REGISTRY`: its ``train(env_id,
-config, progress=...)`` must return a History with ``episode_returns``, ``episode_steps`` and
-``episode_times`` (every ``pgbook.algos`` trainer does), and ``config`` must be a dataclass with
+config, progress=...)`` must return a :class:`pgbook.history.History` (every ``pgbook.algos``
+trainer does), and ``config`` must be a dataclass with
 a ``seed`` field; the runner replaces the seed. Give the config its early stop at the target, if
 the algorithm has one, so a run stops once it gets there.
 """
@@ -19,13 +19,10 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
-
-from pgbook.algos import a2c, ddpg, grpo, ppo, reinforce, sac, trpo
-from pgbook.algos._common import trailing_means
+from pgbook.algos import a2c, grpo, ppo, reinforce, sac, td3, trpo
+from pgbook.history import History
 
 __all__ = ["REGISTRY", "Benchmark", "Result", "evaluate", "markdown_table", "register", "run"]
 
@@ -83,10 +80,10 @@ register("reinforce_value", Benchmark(
     "CartPole-v1", 475.0, 20,
     "reward-to-go with a learned value baseline, gamma = 1"))
 register("td3", Benchmark(
-    ddpg.train,
-    ddpg.Config(total_steps=50_000, target=-200.0, target_window=10),
+    td3.train,
+    td3.Config(total_steps=50_000, target=-200.0, target_window=10),
     "Pendulum-v1", -200.0, 10,
-    "TD3 (pgbook.algos.ddpg defaults): 64x64 ReLU nets, batch 128, tau 0.01, 1,000 warm-up "
+    "TD3 (pgbook.algos.td3 defaults): 64x64 ReLU nets, batch 128, tau 0.01, 1,000 warm-up "
     "steps, one update per env step"))
 register("sac", Benchmark(
     sac.train,
@@ -96,12 +93,14 @@ register("sac", Benchmark(
     "1,000 warm-up steps, one update per env step"))
 
 
-def _grpo_held_out(task: str, config: grpo.Config, progress: bool = False) -> SimpleNamespace:
+def _grpo_held_out(task: str, config: grpo.Config, progress: bool = False) -> History:
     """GRPO's run with its held-out accuracy as the "return": one point per evaluation, at the
     number of answers sampled so far (the env steps of a language-model task)."""
-    h = grpo.train(task, config, progress=progress)
-    return SimpleNamespace(episode_returns=h.accuracy, episode_steps=h.eval_answers,
-                           episode_times=h.eval_wall, env_steps=h.answers)
+    logs = grpo.train(task, config, progress=progress).logs
+    held_out = History(task, config, env_steps=int(logs["answers"][-1]))
+    held_out.episode_returns, held_out.episode_steps = logs["accuracy"], logs["eval_answers"]
+    held_out.episode_times = logs["eval_seconds"]
+    return held_out
 
 
 for _objective in ("grpo", "grpo_sequence", "dr_grpo"):
@@ -142,23 +141,15 @@ register("a2c_sb3", Benchmark(
     "advantages (lambda 1), RMSprop 7e-4"))
 
 
-def evaluate(bench: Benchmark, name: str, seed: int, history, wall: float) -> Result:
+def evaluate(bench: Benchmark, name: str, seed: int, history: History, wall: float) -> Result:
     """Steps and seconds to the benchmark's target, read off the history's episodes."""
-    means = trailing_means(history.episode_returns, bench.window)
-    steps = seconds = None
-    hits = np.flatnonzero(means >= bench.target)
-    if len(hits):
-        i = int(hits[0]) + bench.window - 1
-        steps, seconds = int(history.episode_steps[i]), float(history.episode_times[i])
-    best, best_steps = float("nan"), 0
-    if len(means):
-        j = int(np.argmax(means))
-        best, best_steps = float(means[j]), int(history.episode_steps[j + bench.window - 1])
-    total = int(history.episode_steps[-1]) if history.episode_steps else 0
-    if getattr(history, "env_steps", None):
-        total = int(history.env_steps[-1])
-    return Result(name, bench.env_id, bench.target, bench.window, seed, steps, seconds, best,
-                  best_steps, total, wall)
+    hit = history.reached(bench.target, bench.window)
+    best = history.best_mean(bench.window)
+    return Result(name, bench.env_id, bench.target, bench.window, seed,
+                  None if hit is None else int(hit.env_steps),
+                  None if hit is None else float(hit.seconds),
+                  float("nan") if best is None else best[0], 0 if best is None else best[1],
+                  history.env_steps, wall)
 
 
 def run(name: str, seeds: list[int], *, target: float | None = None,

@@ -1,24 +1,27 @@
 """pgbook: the code behind the executable book on policy gradients.
 
-Every chapter of the book imports this package. Its modules are small and have one job each:
+Every chapter imports this package. Its modules are small, have one job each, and import only
+down this stack (``tests/test_layers.py`` keeps it so):
 
-* :mod:`pgbook.symbolic`    SymPy: policies, score functions, ``assert_identical``, the PPO clip
+* :mod:`pgbook.symbolic`     SymPy: policies, score functions, ``assert_identical``, the PPO clip
   as a Piecewise and region-by-region proofs (chapters 1, 8).
-* :mod:`pgbook.mdp`         ``TabularMDP``: exact J(theta), its gradient, Q/V/A, every trajectory
-  (chapters 2-6).
-* :mod:`pgbook.checks`      numeric checks: autograd vs closed form, confidence intervals.
-* :mod:`pgbook.returns`     discounted return, reward-to-go, GAE, group-relative advantages.
-* :mod:`pgbook.objectives`  every algorithm's surrogate objective J and its score weight Psi
-  (:mod:`pgbook.grpo_objectives` holds GRPO's, re-exported here).
-* :mod:`pgbook.table`       the source's gradient table in code, one row per algorithm (chapter 12).
-* :mod:`pgbook.cg`          conjugate gradient and Fisher-vector products (TRPO, chapter 7).
-* :mod:`pgbook.nets`        MLPs; categorical, Gaussian, tanh-squashed and deterministic policies;
-  V and Q networks.
-* :mod:`pgbook.rollout`     Gymnasium vector-env rollouts into a time-major batch.
-* :mod:`pgbook.replay`      the replay buffer of the off-policy trainers (chapters 10-11).
-* :mod:`pgbook.tasks`       the toy language-model task of the GRPO chapter.
-* :mod:`pgbook.plot`        one figure style for every chapter.
-* :mod:`pgbook.algos`       one short file per algorithm: ``Config`` + ``train() -> History``.
+* :mod:`pgbook.mdp`          ``TabularMDP``: exact J(theta), its gradient, Q/V/A (soft too), every
+  trajectory (chapters 2-6, 11).
+* :mod:`pgbook.checks`       numeric checks: autograd vs closed form, confidence intervals.
+* :mod:`pgbook.returns`      discounted return, reward-to-go, GAE, group-relative advantages.
+* :mod:`pgbook.objectives`   every algorithm's surrogate objective J and its score weight Psi,
+  the KL estimators; :mod:`pgbook.grpo_objectives` GRPO's (built on PPO-Clip).
+* :mod:`pgbook.nets`         MLPs; categorical, Gaussian, tanh-squashed, deterministic and uniform
+  policies; V and Q networks.
+* :mod:`pgbook.rollout`      Gymnasium vector-env rollouts into a time-major batch.
+* :mod:`pgbook.replay`       the replay buffer of the off-policy trainers (chapters 10-11).
+* :mod:`pgbook.tasks`        the toy language-model task of the GRPO chapter.
+* :mod:`pgbook.trust_region` conjugate gradient, Fisher-vector products, the TRPO step (ch. 7).
+* :mod:`pgbook.history`      the record every trainer returns: episodes, logs, trailing means.
+* :mod:`pgbook.algos`        one flat file per algorithm: ``Config`` + ``train() -> History``.
+* :mod:`pgbook.table`        the source's gradient table in code, one row per algorithm (ch. 12).
+* :mod:`pgbook.plot`         one figure style for every chapter.
+* :mod:`pgbook.chapter`      ``setup()``, the first call of every chapter.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> torch.Generator
     seed:
         A non-negative integer below 2**32.
     deterministic:
-        If true, ask PyTorch for deterministic algorithms (CPU kernels here are already
-        deterministic for a fixed thread count; this turns silent non-determinism into errors).
+        If true, ask PyTorch for deterministic algorithms, in warn-only mode: an operation
+        without a deterministic implementation then warns instead of raising (the CPU kernels
+        the book uses are deterministic for a fixed thread count).
 
     Returns
     -------

@@ -23,6 +23,7 @@ __all__ = [
     "compare_values",
     "confidence_interval",
     "covers",
+    "exact_log",
     "finite_difference_check",
 ]
 
@@ -213,3 +214,28 @@ def covers(samples: torch.Tensor, exact: torch.Tensor, *, level: float = 0.99,
     if raise_on_fail and not report.all_covered:
         raise AssertionError(f"exact value outside the confidence interval\n{report}")
     return report
+
+
+def exact_log(values: torch.Tensor) -> torch.Tensor:
+    """log of each entry of ``values``, nudged by a few ulps where needed so that
+    ``torch.exp(exact_log(values)) == values`` holds exactly, entry by entry.
+
+    For edge cases on a boundary: a log-ratio whose ratio is *exactly* 1 - eps or 1 + eps
+    (chapters 8 and 9). Raises ``ValueError`` for entries that are not positive and finite.
+    """
+    V.tensor(values, "values")
+    if not bool((values > 0).all()):
+        raise ValueError("values must be positive")
+    out = torch.log(values)
+    flat_out, flat_values = out.view(-1), values.reshape(-1)
+    for i in range(flat_out.numel()):
+        for _ in range(64):
+            e = torch.exp(flat_out[i])
+            if e == flat_values[i]:
+                break
+            toward = torch.tensor(math.inf if e < flat_values[i] else -math.inf, dtype=out.dtype)
+            flat_out[i] = torch.nextafter(flat_out[i], toward)
+        else:
+            raise ValueError(f"no {out.dtype} log of {flat_values[i].item()!r} within 64 ulps")
+    return out
+

@@ -35,6 +35,7 @@ from __future__ import annotations
 import torch
 
 from . import _validate as V
+from .objectives import kl_k3, ppo_clip, ppo_clip_weight
 
 __all__ = [
     "dr_grpo",
@@ -43,27 +44,7 @@ __all__ = [
     "grpo_sequence",
     "grpo_sequence_weight",
     "grpo_weight",
-    "kl_k3",
 ]
-
-
-def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    r"""The k3 estimator of KL(pi_theta || pi_ref), elementwise (Schulman 2020; chapter 9):
-
-        k3 = rho - log rho - 1,    rho = pi_ref(o) / pi_theta(o) = exp(logp_ref - logp),
-
-    for samples o ~ pi_theta. It is >= 0 everywhere, and E_{o~pi_theta}[k3] = KL(pi_theta ||
-    pi_ref) exactly. Its gradient *as implemented* (o fixed, ``logp_ref`` a constant) is
-    (1 - rho) grad log pi_theta(o), whose expectation is grad KL(pi_ref || pi_theta), the other
-    direction (chapter 9, "In the source"). Computed as expm1(d) - d with d = logp_ref - logp.
-    """
-    for name, t in (("logp", logp), ("logp_ref", logp_ref)):
-        V.tensor(t, name)
-        if t.numel() == 0:
-            raise ValueError(f"{name} must not be empty")
-    V.same_shape(logp=logp, logp_ref=logp_ref)
-    d = logp_ref.detach() - logp
-    return torch.expm1(d) - d
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,8 +224,3 @@ def dr_grpo_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.T
                                                           eps, beta)
     norm = _normalizer(normalizer, logp)
     return _token_form(logp, logp_old, logp_ref, adv, mask, eps, beta, norm, weight=True)
-
-
-# PPO-Clip's objective and weight (chapter 8), imported last: pgbook.objectives re-exports this
-# module's functions at its end, so either module can be imported first.
-from .objectives import ppo_clip, ppo_clip_weight  # noqa: E402

@@ -28,7 +28,6 @@ import sympy as sp
 import torch
 
 from . import _validate as V
-from .returns import discounted_return
 from .symbolic import softmax
 
 __all__ = ["SampledTrajectories", "TabularMDP", "TrajectoryTable"]
@@ -274,7 +273,9 @@ class TabularMDP:
 
     def returns(self) -> torch.Tensor:
         """R(tau) = sum_t gamma^t r_{t+1} for every enumerated trajectory, shape (N,)."""
-        return discounted_return(self.trajectories.rewards, self.gamma)
+        rewards = self.trajectories.rewards
+        discount = self.gamma ** torch.arange(self.horizon, dtype=rewards.dtype)
+        return (rewards * discount).sum(-1)
 
     def returns_exact(self) -> list[sp.Rational]:
         """R(tau) for every enumerated trajectory, as exact rationals."""
@@ -295,12 +296,25 @@ class TabularMDP:
 
     def trajectory_probs_sym(self, theta: sp.Matrix) -> list[sp.Expr]:
         """p(tau; theta) of (0.2) for every enumerated trajectory, as SymPy expressions."""
-        return self._trajectory_probs_pi(self.policy_sym(theta))
+        return self.trajectory_probs_of(self.policy_sym(theta))
 
     # ------------------------------------------------------------------ J and its gradient
-    def J(self, theta: torch.Tensor) -> torch.Tensor:
-        """J(theta) = sum_tau p(tau; theta) R(tau)   (0.1), exact, differentiable."""
-        return (self.trajectory_probs(theta) * self.returns()).sum()
+    def J(self, theta: torch.Tensor, *, alpha: float = 0.0) -> torch.Tensor:
+        r"""J(theta) = sum_tau p(tau; theta) R(tau)   (0.1), exact, differentiable.
+
+        With ``alpha > 0``, SAC's maximum-entropy objective (chapter 11) over the same sum:
+
+            J_soft(theta) = sum_tau p(tau; theta) sum_{t=0}^{T-1} gamma^t
+                            [ r_{t+1} - alpha log pi_theta(a_t | s_t) ],
+
+        so J_soft = J + alpha E[sum_t gamma^t H(pi(.|s_t))] = sum_s rho_0(s) V^soft_0(s).
+        """
+        alpha = V.number(alpha, "alpha", low=0.0)
+        if alpha == 0:
+            return (self.trajectory_probs(theta) * self.returns()).sum()
+        discount = self.gamma ** torch.arange(self.horizon, dtype=torch.float64)
+        soft_rewards = self.trajectories.rewards - alpha * self.action_log_probs(theta)
+        return (self.trajectory_probs(theta) * (soft_rewards * discount).sum(-1)).sum()
 
     def J_sym(self, theta: sp.Matrix | None = None) -> sp.Expr:
         """J(theta) of (0.1) as a SymPy expression in the logits (symbols by default)."""
@@ -335,19 +349,23 @@ class TabularMDP:
         return grad
 
     # ------------------------------------------------------------------ Q, V, A (chapter 6)
-    def _q_and_v(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Backward induction from V_T = 0: (Q of shape (T, S, A), V of shape (T+1, S))."""
+    def _q_and_v(self, theta: torch.Tensor, alpha) -> tuple[torch.Tensor, torch.Tensor]:
+        """Backward induction from V_T = 0: (Q of shape (T, S, A), V of shape (T+1, S)), soft
+        (entropy-regularised) for alpha > 0; the one recursion behind every Q and V here."""
+        theta = self._check_theta(theta)
+        alpha = V.number(alpha, "alpha", low=0.0)
         pi = self.policy(theta)
+        log_pi = torch.log_softmax(theta, -1)
         V_next = torch.zeros(self.n_states, dtype=pi.dtype)
         qs, vs = [], [V_next]
         for _ in range(self.horizon):
             Q = torch.einsum("sap,sap->sa", self.P, self.R + self.gamma * V_next)
-            V_next = (pi * Q).sum(-1)
+            V_next = (pi * (Q - alpha * log_pi if alpha else Q)).sum(-1)
             qs.append(Q)
             vs.append(V_next)
         return torch.stack(qs[::-1]), torch.stack(vs[::-1])
 
-    def q_values(self, theta: torch.Tensor) -> torch.Tensor:
+    def q_values(self, theta: torch.Tensor, *, alpha: float = 0.0) -> torch.Tensor:
         r"""Q_t(s, a) = E[G_t | s_t = s, a_t = a] for t = 0..T-1, shape (T, S, A); differentiable.
 
         G_t = sum_{k=t}^{T-1} gamma^{k-t} r_{k+1} is the reward-to-go. The horizon is finite,
@@ -355,27 +373,51 @@ class TabularMDP:
         induction from V_T = 0:
 
             Q_t(s, a) = sum_{s'} P(s'|s, a) [ r(s, a, s') + gamma V_{t+1}(s') ],
-            V_t(s)    = sum_a pi_theta(a|s) Q_t(s, a).
+            V_t(s)    = sum_a pi_theta(a|s) [ Q_t(s, a) - alpha log pi_theta(a|s) ].
 
-        The critic of (0.10) (chapter 6). J(theta) = sum_s rho_0(s) V_0(s).
+        The critic of (0.10) (chapter 6). J(theta) = sum_s rho_0(s) V_0(s). With ``alpha > 0``
+        these are SAC's soft values (chapter 11): Q^soft_t(s, a) is the expected soft
+        reward-to-go *after* a_t is chosen (the entropy bonus of step t is not in it, those of
+        later steps are), and J(theta, alpha=alpha) = sum_s rho_0(s) V^soft_0(s).
         """
-        return self._q_and_v(self._check_theta(theta))[0]
+        return self._q_and_v(theta, alpha)[0]
 
-    def state_values(self, theta: torch.Tensor) -> torch.Tensor:
+    def state_values(self, theta: torch.Tensor, *, alpha: float = 0.0) -> torch.Tensor:
         r"""V_t(s) = E[G_t | s_t = s] for t = 0..T, shape (T+1, S); the last row V_T = 0.
 
-        V_t(s) = sum_a pi_theta(a|s) Q_t(s, a) (see :meth:`q_values`): the baseline of (0.11)
-        and the critic of A2C and GAE (chapter 6). Differentiable in theta.
+        V_t(s) = sum_a pi_theta(a|s) Q_t(s, a) (see :meth:`q_values`, also for ``alpha``): the
+        baseline of (0.11) and the critic of A2C and GAE (chapter 6). Differentiable in theta.
         """
-        return self._q_and_v(self._check_theta(theta))[1]
+        return self._q_and_v(theta, alpha)[1]
 
     def advantages(self, theta: torch.Tensor) -> torch.Tensor:
         r"""A_t(s, a) = Q_t(s, a) - V_t(s)   (0.11), shape (T, S, A).
 
         sum_a pi_theta(a|s) A_t(s, a) = 0 in every state and at every t (chapter 6).
         """
-        Q, V_ = self._q_and_v(self._check_theta(theta))
+        Q, V_ = self._q_and_v(theta, 0.0)
         return Q - V_[:-1, :, None]
+
+    def soft_policy_gradient_weight(self, theta: torch.Tensor, alpha: float) -> torch.Tensor:
+        r"""The score weight of the soft policy gradient (chapter 11), along every enumerated
+        trajectory, shape (N, T), detached:
+
+            Psi_t = gamma^t [ Q^soft_t(s_t, a_t) - alpha log pi(a_t|s_t) - V^soft_t(s_t) ],
+
+        so that E[sum_t grad log pi(a_t|s_t) Psi_t] = grad J(theta, alpha=alpha) exactly. Why:
+        J_soft = sum_tau p R_soft with R_soft depending on theta too; the log-derivative trick
+        gives E[sum_t score_t R_soft] - alpha E[sum_t gamma^t score_t], the second term is 0,
+        causality and the tower rule turn R_soft into gamma^t (Q^soft_t - alpha log pi_t), and
+        V^soft_t is a baseline. The source's SAC row, Q_w - V, drops the -alpha log pi term
+        (and gamma^t).
+        """
+        theta = self._check_theta(theta).detach()
+        Q, V_ = self._q_and_v(theta, alpha)
+        alpha = float(alpha)
+        q = self.along_trajectories(Q)
+        v = self.along_trajectories(V_)[:, :-1]
+        discount = self.gamma ** torch.arange(self.horizon, dtype=q.dtype)
+        return (discount * (q - alpha * self.action_log_probs(theta) - v)).detach()
 
     def state_occupancy(self, theta: torch.Tensor) -> torch.Tensor:
         r"""d_t(s) = Pr(s_t = s) under pi_theta, t = 0..T-1, shape (T, S); each row sums to 1.
@@ -400,8 +442,10 @@ class TabularMDP:
                              f"{self.n_actions}) holding pi(a|s), e.g. mdp.policy_sym(theta)")
         return pi
 
-    def _trajectory_probs_pi(self, pi: sp.Matrix) -> list[sp.Expr]:
-        """p(tau) of (0.2) for every enumerated trajectory, from a matrix pi of pi(a|s)."""
+    def trajectory_probs_of(self, pi: sp.Matrix) -> list[sp.Expr]:
+        """p(tau) of (0.2) for every enumerated trajectory, as SymPy expressions in a matrix
+        ``pi`` of action probabilities pi(a|s) (any coordinates, see :meth:`q_values_sym`)."""
+        pi = self._check_pi_sym(pi)
         table, T = self.trajectories, self.horizon
         out = []
         for i, p_dyn in enumerate(table.dynamics_prob_exact):
@@ -531,7 +575,7 @@ class TabularMDP:
         if not isinstance(psi, list | tuple) or len(psi) != len(table):
             raise ValueError(f"psi must be a list of {len(table)} rows (one per trajectory)")
         terms: dict[tuple[int, int], list] = {(s, b): [] for s in range(S) for b in range(A)}
-        for i, p_tau in enumerate(self._trajectory_probs_pi(pi)):
+        for i, p_tau in enumerate(self.trajectory_probs_of(pi)):
             row = psi[i]
             if isinstance(row, list | tuple):
                 if len(row) != T:

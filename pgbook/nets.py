@@ -1,6 +1,7 @@
 """Small networks for policies and values: an MLP, categorical and Gaussian policies, V(s);
 for the off-policy actor-critics (chapters 10-11) a deterministic policy, the tanh-squashed
-Gaussian policy of SAC, an ensemble of Q(s, a) critics and Polyak averaging of target networks.
+Gaussian policy of SAC, the uniform warm-up policy, an ensemble of Q(s, a) critics, Polyak
+averaging of target networks and clipping actions to a box.
 
 A policy here is a module with a method ``dist(obs)`` that returns a ``torch.distributions``
 object for pi_theta(. | s); sampling, log pi(a|s) and the entropy all come from that object,
@@ -27,12 +28,14 @@ from torch.distributions import (
     Normal,
     TanhTransform,
     TransformedDistribution,
+    Uniform,
 )
 
 from . import _validate as V
 
 __all__ = ["MLP", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "policy_for",
-           "DeterministicPolicy", "SquashedGaussianPolicy", "QEnsemble", "polyak_update"]
+           "DeterministicPolicy", "SquashedGaussianPolicy", "UniformPolicy", "QEnsemble",
+           "clip_to_box", "polyak_update"]
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
@@ -306,6 +309,27 @@ class SquashedGaussianPolicy(nn.Module):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """The deterministic action c + h tanh(m_theta(s)), e.g. to evaluate the policy."""
         return self.centre + self.scale * torch.tanh(self.base(obs).mean)
+
+
+class UniformPolicy:
+    """Uniform random actions on the box [low, high]: the warm-up of the off-policy trainers
+    before ``learning_starts`` (chapters 10-11). ``dist(obs)`` has the batch shape of ``obs``
+    like the policies above; there is nothing to train."""
+
+    def __init__(self, low, high) -> None:
+        self.low = torch.as_tensor(low, dtype=torch.float32)
+        self.high = torch.as_tensor(high, dtype=torch.float32)
+        if self.low.shape != self.high.shape or not bool((self.low < self.high).all()):
+            raise ValueError("low and high must have one shape with low < high everywhere")
+
+    def dist(self, obs: torch.Tensor) -> Independent:
+        shape = (*obs.shape[:-1], *self.low.shape)
+        return Independent(Uniform(self.low.expand(shape), self.high.expand(shape)), 1)
+
+
+def clip_to_box(action: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Clamp each action dimension into [low_i, high_i] (what the environment receives)."""
+    return torch.maximum(torch.minimum(action, high), low)
 
 
 class QEnsemble(nn.Module):

@@ -12,7 +12,6 @@ from collections.abc import Callable
 import torch
 
 from . import _validate as V
-from .mdp import TabularMDP
 from .returns import discount_by_step
 
 __all__ = [
@@ -23,6 +22,7 @@ __all__ = [
     "adapt_kl_beta",
     "dpg",
     "dpg_gradient",
+    "kl_k3",
     "kl_k3_weight",
     "kl_weight",
     "not_clip",
@@ -33,9 +33,6 @@ __all__ = [
     "ratio",
     "sac_policy",
     "sac_policy_weight",
-    "soft_J",
-    "soft_policy_gradient_weight",
-    "soft_values",
     "trpo",
     "trpo_weight",
 ]
@@ -281,76 +278,6 @@ def a2c(logp: torch.Tensor, adv: torch.Tensor, *, gamma: float | None = None,
     return policy_gradient_surrogate(logp, a2c_weight(adv, gamma=gamma), mask)
 
 
-def _check_mdp(mdp, theta, alpha) -> float:
-    if not isinstance(mdp, TabularMDP):
-        raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    mdp._check_theta(theta)
-    return V.number(alpha, "alpha", low=0.0)
-
-
-def soft_values(mdp: TabularMDP, theta: torch.Tensor,
-                alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Soft action and state values of the tabular policy (SAC's critic targets; chapter 11):
-
-        Q^soft_t(s, a) = sum_{s'} P(s'|s, a) [ r(s, a, s') + gamma V^soft_{t+1}(s') ],
-        V^soft_t(s)    = sum_a pi(a|s) [ Q^soft_t(s, a) - alpha log pi(a|s) ],   V^soft_T = 0,
-
-    by backward induction on the finite horizon; returns Q (T, S, A) and V (T+1, S),
-    differentiable in theta. Q^soft_t(s, a) is the expected soft reward-to-go *after* a_t is
-    chosen (the entropy bonus of step t is not in it, those of later steps are), and
-    J_soft(theta) = sum_s rho_0(s) V^soft_0(s) (:func:`soft_J`). ``alpha = 0`` gives
-    :meth:`~pgbook.mdp.TabularMDP.q_values` and :meth:`~pgbook.mdp.TabularMDP.state_values`.
-    """
-    alpha = _check_mdp(mdp, theta, alpha)
-    pi = mdp.policy(theta)
-    log_pi = torch.log_softmax(theta, -1)
-    V_next = torch.zeros(mdp.n_states, dtype=pi.dtype)
-    qs, vs = [], [V_next]
-    for _ in range(mdp.horizon):
-        Q = torch.einsum("sap,sap->sa", mdp.P, mdp.R + mdp.gamma * V_next)
-        V_next = (pi * (Q - alpha * log_pi)).sum(-1)
-        qs.append(Q)
-        vs.append(V_next)
-    return torch.stack(qs[::-1]), torch.stack(vs[::-1])
-
-
-def soft_J(mdp: TabularMDP, theta: torch.Tensor, alpha: float) -> torch.Tensor:
-    r"""The maximum-entropy objective of SAC on the tabular MDP (chapter 11), exactly:
-
-        J_soft(theta) = sum_tau p(tau; theta) sum_{t=0}^{T-1} gamma^t
-                        [ r_{t+1} - alpha log pi_theta(a_t | s_t) ],
-
-    the sum over every trajectory of (0.2), so J_soft = J + alpha E[sum_t gamma^t H(pi(.|s_t))].
-    Differentiable in theta; ``alpha = 0`` gives :meth:`~pgbook.mdp.TabularMDP.J`.
-    """
-    alpha = _check_mdp(mdp, theta, alpha)
-    table = mdp.trajectories
-    discount = mdp.gamma ** torch.arange(mdp.horizon, dtype=torch.float64)
-    soft_rewards = table.rewards - alpha * mdp.action_log_probs(theta)
-    return (mdp.trajectory_probs(theta) * (soft_rewards * discount).sum(-1)).sum()
-
-
-def soft_policy_gradient_weight(mdp: TabularMDP, theta: torch.Tensor,
-                                alpha: float) -> torch.Tensor:
-    r"""The score weight of the soft policy gradient (chapter 11), along every enumerated
-    trajectory, shape (N, T), detached:
-
-        Psi_t = gamma^t [ Q^soft_t(s_t, a_t) - alpha log pi(a_t|s_t) - V^soft_t(s_t) ],
-
-    so that E[sum_t grad log pi(a_t|s_t) Psi_t] = grad J_soft exactly (:func:`soft_J`). Why: J_soft
-    = sum_tau p R_soft with R_soft depending on theta too; the log-derivative trick gives
-    E[sum_t score_t R_soft] - alpha E[sum_t gamma^t score_t], the second term is 0, causality and
-    the tower rule turn R_soft into gamma^t (Q^soft_t - alpha log pi_t), and V^soft_t is a
-    baseline. The source's SAC row, Q_w - V, drops the -alpha log pi term (and gamma^t).
-    """
-    Q, V_ = soft_values(mdp, theta, alpha)
-    alpha = float(alpha)
-    q = mdp.along_trajectories(Q.detach())
-    v = mdp.along_trajectories(V_.detach())[:, :-1]
-    logp = mdp.action_log_probs(theta.detach())
-    return actor_critic_weight(q - alpha * logp - v, gamma=mdp.gamma)
-
-
 def sac_policy(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
                weights: torch.Tensor | None = None) -> torch.Tensor:
     r"""SAC's actor objective (chapter 11), to *maximise* (SAC minimises its negative):
@@ -417,6 +344,21 @@ def _check_pair(logp, logp_ref):
     V.same_shape(logp=logp, logp_ref=logp_ref)
 
 
+def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
+    r"""The k3 estimator of KL(pi_theta || pi_ref), elementwise (Schulman 2020; chapter 9):
+
+        k3 = rho - log rho - 1,    rho = pi_ref(o) / pi_theta(o) = exp(logp_ref - logp),
+
+    for samples o ~ pi_theta. It is >= 0 everywhere, and E_{o~pi_theta}[k3] = KL(pi_theta ||
+    pi_ref) exactly. Its gradient *as implemented* (o fixed, ``logp_ref`` a constant) is
+    (1 - rho) grad log pi_theta(o), whose expectation is grad KL(pi_ref || pi_theta), the other
+    direction (chapter 9, "In the source"). Computed as expm1(d) - d with d = logp_ref - logp.
+    """
+    _check_pair(logp, logp_ref)
+    d = logp_ref.detach() - logp
+    return torch.expm1(d) - d
+
+
 def kl_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
     r"""The score weight of KL(pi_theta || pi_ref) (chapter 9), detached:
 
@@ -435,7 +377,7 @@ def kl_k3_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
 
         d k3 / d log pi_theta(o) = 1 - rho,    rho = pi_ref(o) / pi_theta(o),
 
-    for k3 = rho - log rho - 1 (:func:`pgbook.grpo_objectives.kl_k3`) with the sample o fixed.
+    for k3 = rho - log rho - 1 (:func:`kl_k3`) with the sample o fixed.
     Its expectation E_{o~pi_theta}[grad log pi_theta(o) (1 - rho)] = -sum_o pi_ref(o) grad log
     pi_theta(o) = grad KL(pi_ref || pi_theta): the *other* direction. k3 estimates the value of
     KL(pi_theta || pi_ref) without bias, but its gradient as implemented does not estimate that
@@ -483,15 +425,3 @@ def dpg_gradient(policy_jacobians: torch.Tensor, action_gradients: torch.Tensor)
                          f"for action_gradients of shape (B, m) = "
                          f"{tuple(action_gradients.shape)}")
     return torch.einsum("bmd,bm->d", policy_jacobians, action_gradients) / policy_jacobians.shape[0]
-
-
-# Chapter 9: GRPO's objectives live in pgbook.grpo_objectives (which imports PPO-Clip from here).
-from .grpo_objectives import (  # noqa: E402
-    dr_grpo,  # noqa: F401
-    dr_grpo_weight,  # noqa: F401
-    grpo,  # noqa: F401
-    grpo_sequence,  # noqa: F401
-    grpo_sequence_weight,  # noqa: F401
-    grpo_weight,  # noqa: F401
-    kl_k3,  # noqa: F401
-)

@@ -1,15 +1,21 @@
-"""One figure style for every chapter: learning curves and objective-vs-iteration plots."""
+"""One figure style for every chapter: learning curves, objective-vs-iteration plots and the
+box-and-arrow diagrams of the source's figures (chapters 1 and 12)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-__all__ = ["STYLE", "learning_curve", "objective_curves", "styled", "use_style"]
+from .history import trailing_means
+
+__all__ = ["STYLE", "Box", "arrow", "box", "diagram", "learning_curve", "objective_curves",
+           "styled", "use_style"]
 
 #: Matplotlib settings shared by every figure of the book.
 STYLE = {
@@ -95,10 +101,7 @@ def _smoothed_run(history, window: int, x: str, name: str) -> tuple[np.ndarray, 
         raise ValueError(f"{name} contains non-finite episode returns or {x}")
     if (np.diff(xs) < 0).any():
         raise ValueError(f"{name}: episode {x} must be non-decreasing")
-    c = np.cumsum(np.concatenate([[0.0], returns]))
-    i = np.arange(1, len(returns) + 1)
-    lo = np.maximum(i - window, 0)
-    return xs, (c[i] - c[lo]) / (i - lo)
+    return xs, trailing_means(returns, window, partial=True)
 
 
 def learning_curve(histories, target: float | None = None, *, window: int = 20,
@@ -188,11 +191,6 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
 
 # ---- Box-and-arrow diagrams: the source's figures redrawn in code (chapter 12) -------------
 
-from dataclasses import dataclass  # noqa: E402
-
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
-
-__all__ += ["Box", "arrow", "box", "diagram"]
 
 
 @dataclass(frozen=True)

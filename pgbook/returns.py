@@ -179,8 +179,9 @@ def discount_by_step(values: torch.Tensor, gamma: float,
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, terminated: torch.Tensor,
-        truncated: torch.Tensor, last_value: torch.Tensor | None, gamma: float, lam: float, *,
-        next_values: torch.Tensor | None = None) -> torch.Tensor:
+        truncated: torch.Tensor, gamma: float, lam: float, *,
+        next_values: torch.Tensor | None = None,
+        last_value: torch.Tensor | None = None) -> torch.Tensor:
     r"""Generalised advantage estimates A_t^{GAE(gamma, lambda)} of a time-major rollout.
 
     With the TD error  delta_t = r_{t+1} + gamma * V(s_{t+1}) * (1 - terminated_t) - V(s_t),

@@ -21,14 +21,15 @@ __all__ = [
     "clip",
     "decide_branches",
     "derivative_on_region",
+    "gaussian_expectation",
+    "gaussian_log_density",
+    "gaussian_score",
+    "logit_symbols",
     "not_clip",
     "one_sided_derivatives",
     "ppo_clip_objective",
     "ppo_clip_regions",
     "prove_clip_derivative",
-    "gaussian_log_density",
-    "gaussian_score",
-    "logit_symbols",
     "simplify_difference",
     "softmax",
     "softmax_log_prob",
@@ -102,6 +103,21 @@ def gaussian_score(x, mu, log_sigma) -> sp.Matrix:
     x, mu, log_sigma = map(sp.sympify, (x, mu, log_sigma))
     sigma2 = sp.exp(2 * log_sigma)
     return sp.Matrix([(x - mu) / sigma2, (x - mu) ** 2 / sigma2 - 1])
+
+
+def gaussian_expectation(expr, z: sp.Symbol) -> sp.Expr:
+    """E over z ~ N(0, 1) of ``expr``, a polynomial in z, exactly: each power z^j is replaced
+    by its moment E[z^j] = (j - 1)!! for even j and 0 for odd j. Reparameterised Gaussian
+    expectations (a = mu + sigma z) of polynomial critics in chapters 10-12 reduce to this.
+    Raises ``ValueError`` if ``expr`` is not a polynomial in ``z``."""
+    if not isinstance(z, sp.Symbol):
+        raise ValueError(f"z must be a SymPy Symbol, got {type(z).__name__}")
+    try:
+        poly = sp.Poly(sp.expand(expr), z)
+    except sp.PolynomialError:
+        raise ValueError(f"expr must be a polynomial in {z}, got {expr}") from None
+    return sp.Add(*(coef * (sp.factorial2(j - 1) if j % 2 == 0 else 0)
+                    for (j,), coef in poly.terms()))
 
 
 def _exp_atoms_to_symbols(expr: sp.Expr) -> sp.Expr:

@@ -21,7 +21,7 @@ def test_gae_hand_computed_single_episode():
     a2 = d2
     a1 = d1 + g * lam * a2
     a0 = d0 + g * lam * a1
-    out = gae(r, v, term, trunc, torch.tensor(7.0, dtype=F), g, lam)
+    out = gae(r, v, term, trunc, g, lam, last_value=torch.tensor(7.0, dtype=F))
     assert torch.allclose(out, torch.tensor([a0, a1, a2], dtype=F), atol=1e-14)
 
 
@@ -32,12 +32,12 @@ def test_lambda_zero_is_td_error_and_one_is_monte_carlo(gen):
     nv = torch.randn(T, N, dtype=F, generator=gen)
     term = torch.rand(T, N, generator=gen) < 0.15
     trunc = (torch.rand(T, N, generator=gen) < 0.15) & ~term
-    a0 = gae(r, v, term, trunc, None, g, 0.0, next_values=nv)
+    a0 = gae(r, v, term, trunc, g, 0.0, next_values=nv)
     assert torch.allclose(a0, r + g * nv * (~term) - v, atol=1e-14)
     # inside an episode, V(s_{t+1}) of row t is V(s_t) of row t + 1, as in a real rollout
     cont = ~(term | trunc)
     nv[:-1] = torch.where(cont[:-1], v[1:], nv[:-1])
-    a1 = gae(r, v, term, trunc, None, g, 1.0, next_values=nv)
+    a1 = gae(r, v, term, trunc, g, 1.0, next_values=nv)
     G = reward_to_go_batched(r, term, trunc, g, bootstrap=nv)
     assert torch.allclose(a1, G - v, atol=1e-12)
 
@@ -48,14 +48,15 @@ def test_truncation_bootstraps_and_termination_does_not():
     nv = torch.tensor([[10.0], [20.0]], dtype=F)
     trunc = _flags([True], [False])
     term = _flags([False], [True])
-    a = gae(r, v, term, trunc, None, 0.5, 1.0, next_values=nv)
+    a = gae(r, v, term, trunc, 0.5, 1.0, next_values=nv)
     assert a[:, 0].tolist() == [1.0 + 0.5 * 10.0, 1.0]  # no leak across the boundary
 
 
 def test_last_value_bootstraps_the_running_episode():
     r = torch.ones(2, dtype=F)
     v = torch.zeros(2, dtype=F)
-    a = gae(r, v, _flags(False, False), _flags(False, False), torch.tensor(4.0, dtype=F), 0.5, 1.0)
+    a = gae(r, v, _flags(False, False), _flags(False, False), 0.5, 1.0,
+            last_value=torch.tensor(4.0, dtype=F))
     assert a.tolist() == [1.0 + 0.5 * (1.0 + 0.5 * 4.0), 1.0 + 0.5 * 4.0]
 
 
@@ -96,7 +97,7 @@ def test_gae_is_the_closed_sum_within_each_episode(gen):
                     expected[t, n] += (g * lam) ** (k - t) * delta[k, n]
                     if term[k, n] or trunc[k, n]:
                         break
-        out = gae(r, v, term, trunc, None, g, lam, next_values=nv)
+        out = gae(r, v, term, trunc, g, lam, next_values=nv)
         assert torch.allclose(out, expected, atol=1e-12), lam
 
 
@@ -114,6 +115,6 @@ def test_gae_ends_are_exact_on_dyadic_numbers(gen):
         cont = ~(term | trunc)
         nv[:-1] = torch.where(cont[:-1], v[1:], nv[:-1])
         td = r + 0.5 * nv * (~term) - v
-        assert torch.equal(gae(r, v, term, trunc, None, 0.5, 0.0, next_values=nv), td)
+        assert torch.equal(gae(r, v, term, trunc, 0.5, 0.0, next_values=nv), td)
         mc = reward_to_go_batched(r, term, trunc, 0.5, bootstrap=nv) - v
-        assert torch.equal(gae(r, v, term, trunc, None, 0.5, 1.0, next_values=nv), mc)
+        assert torch.equal(gae(r, v, term, trunc, 0.5, 1.0, next_values=nv), mc)

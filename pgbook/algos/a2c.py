@@ -26,13 +26,12 @@ one optimizer on the sum above, with the gradient norm clipped to ``max_grad_nor
 As in every common implementation, the step weight gamma^t of the exact gradient is dropped
 (chapter 3, "In the source"), so with gamma < 1 the update is not exactly the gradient of the
 discounted objective; the advantage is that a batch may start mid-episode. Env steps count
-every simulated transition, n N per iteration. Read top to bottom: ``Config``, ``History``,
+every simulated transition, n N per iteration. Read top to bottom: ``Config``, then
 ``train``.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,13 +39,13 @@ import torch
 from tqdm import tqdm
 
 from .. import _validate as V
+from ..history import History
 from ..nets import ValueNet, policy_for
 from ..returns import gae
 from ..rollout import Collector
-from ._common import check_run_settings, run_trainer
-from .ppo import OnPolicyHistory
+from .run import check_run_settings, checked_config, training_run
 
-__all__ = ["Config", "History", "train"]
+__all__ = ["Config", "train"]
 
 
 @dataclass
@@ -55,7 +54,7 @@ class Config:
     within 95k env steps for each of seeds 0-15, median about 56k (``python -m benchmarks
     a2c``). Stable-Baselines3's A2C with rl-zoo's CartPole settings is ``Config(num_envs=8,
     num_steps=5, gae_lambda=1.0, lr=7e-4, optimizer="rmsprop", normalize_advantage=False)``
-    (``python -m benchmarks a2c_sb3``)."""
+    (``python -m benchmarks a2c_sb3``). Checked when made: a bad value raises ``ValueError``."""
 
     num_envs: int = 16  #: N sub-environments stepping in parallel
     num_steps: int = 8  #: n steps per sub-environment per update (the n of the n-step return)
@@ -73,7 +72,7 @@ class Config:
     target_window: int = 20
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         V.positive_int(self.num_envs, "num_envs")
         V.positive_int(self.num_steps, "num_steps")
         V.number(self.gamma, "gamma", low=0.0, high=1.0)
@@ -91,76 +90,68 @@ class Config:
         check_run_settings(self)
 
 
-@dataclass
-class History(OnPolicyHistory):
-    """What happened during training: the episode record of
-    :class:`pgbook.algos.ppo.OnPolicyHistory` and, per update, ``loss`` (the actor loss
-    -mean(log pi A)), ``value_loss`` (the critic's squared error), ``entropy``, ``grad_norm``
-    (of actor and critic together, before clipping) and ``explained_variance``
-    (1 - Var[target - V] / Var[target] of the critic before the update)."""
-
-
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
-    """Train an actor and a critic on ``env_id`` with A2C; returns the :class:`History`.
+    """Train an actor and a critic on ``env_id`` with A2C; returns the
+    :class:`pgbook.history.History` with models ``policy`` and ``value`` and, per update, the
+    logs ``env_steps``, ``loss`` (the actor loss -mean(log pi A)), ``value_loss`` (the critic's
+    squared error), ``entropy``, ``grad_norm`` (of actor and critic together, before clipping)
+    and ``explained_variance`` (1 - Var[target - V] / Var[target] before the update).
 
-    Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
-    global random state is forked, so the caller's stream is left as it was, and the networks
-    are float32 whatever the caller's default dtype.
+    Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count; the caller's
+    random stream is left as it was, and the networks are float32 whatever its default dtype.
     """
-    return run_trainer(_train, env_id, config, Config, progress)
+    config = checked_config(config, Config)
+    with training_run(config.seed, env_id, config.num_envs) as envs:
+        collector = Collector(envs, seed=config.seed)
+        policy = policy_for(envs.single_observation_space, envs.single_action_space,
+                            config.hidden)
+        value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
+        params = [*policy.parameters(), *value.parameters()]
+        if config.optimizer == "rmsprop":  # the A2C paper's optimizer, with SB3's settings
+            optimizer = torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-5)
+        else:
+            optimizer = torch.optim.Adam(params, lr=config.lr)
+        max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
+        history = History(env_id, config, models={"policy": policy, "value": value})
+        steps = 0
+        bar = tqdm(total=config.total_steps, disable=not progress, desc=f"A2C {env_id}")
+        while steps < config.total_steps:
+            # 1. n steps of every sub-environment, with V_old(s_t) and V_old(s_{t+1}) recorded.
+            batch = collector.collect_steps(policy, config.num_steps, value=value)
+            history.add_batch_episodes(batch, steps)
+            steps += batch.env_steps
 
+            # 2. Advantages A_t (n-step or GAE) and the critic's targets A_t + V_old(s_t).
+            adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated,
+                      config.gamma, config.gae_lambda, next_values=batch.next_values)
+            targets = (adv + batch.values).flatten()
+            adv = adv.flatten()
+            if config.normalize_advantage:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            v_old = batch.values.flatten()
+            explained = 1 - (targets - v_old).var() / targets.var().clamp_min(1e-12)
 
-def _train(env_id: str, envs, config: Config, progress: bool) -> History:
-    collector = Collector(envs, seed=config.seed)
-    policy = policy_for(envs.single_observation_space, envs.single_action_space, config.hidden)
-    value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
-    params = [*policy.parameters(), *value.parameters()]
-    if config.optimizer == "rmsprop":  # the A2C paper's optimizer, with SB3's settings
-        optimizer = torch.optim.RMSprop(params, lr=config.lr, alpha=0.99, eps=1e-5)
-    else:
-        optimizer = torch.optim.Adam(params, lr=config.lr)
-    max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
+            # 3. One gradient step on actor loss + c_v critic loss - c_H entropy.
+            obs, actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
+            dist = policy.dist(obs)
+            actor_loss = -(dist.log_prob(actions) * adv).mean()
+            critic_loss = (value(obs) - targets).pow(2).mean()
+            entropy = dist.entropy().mean()
+            loss = actor_loss + config.vf_coef * critic_loss - config.ent_coef * entropy
+            optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            optimizer.step()
 
-    history = History(env_id=env_id, config=config, policy=policy, value=value)
-    steps, start = 0, time.perf_counter()
-    bar = tqdm(total=config.total_steps, disable=not progress, desc=f"A2C {env_id}")
-    while steps < config.total_steps:
-        # 1. n steps of every sub-environment, with V_old(s_t) and V_old(s_{t+1}) recorded.
-        batch = collector.collect_steps(policy, config.num_steps, value=value)
-        history.record_episodes(batch, steps, time.perf_counter() - start)
-        steps += batch.env_steps
-
-        # 2. Advantages A_t (n-step or GAE) and the critic's targets A_t + V_old(s_t).
-        adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, None,
-                  config.gamma, config.gae_lambda, next_values=batch.next_values)
-        targets = (adv + batch.values).flatten()
-        adv = adv.flatten()
-        if config.normalize_advantage:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        explained = 1 - (targets - batch.values.flatten()).var() / targets.var().clamp_min(1e-12)
-
-        # 3. One gradient step on actor loss + c_v critic loss - c_H entropy.
-        obs, actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
-        dist = policy.dist(obs)
-        actor_loss = -(dist.log_prob(actions) * adv).mean()
-        critic_loss = (value(obs) - targets).pow(2).mean()
-        entropy = dist.entropy().mean()
-        loss = actor_loss + config.vf_coef * critic_loss - config.ent_coef * entropy
-        optimizer.zero_grad()
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        optimizer.step()
-
-        history.log_iteration(steps, batch, time.perf_counter() - start,
-                              loss=actor_loss.item(), value_loss=critic_loss.item(),
-                              entropy=entropy.item(), grad_norm=grad_norm.item(),
-                              explained_variance=explained.item())
-        bar.update(min(batch.env_steps, config.total_steps - bar.n))
-        if history.episode_returns:
-            bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}", refresh=False)
-        if history.target_reached(config.target, config.target_window):
-            break
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
+            history.log(env_steps=steps, loss=actor_loss.item(), value_loss=critic_loss.item(),
+                        entropy=entropy.item(), grad_norm=grad_norm.item(),
+                        explained_variance=explained.item())
+            bar.update(min(batch.env_steps, config.total_steps - bar.n))
+            if history.episode_returns:
+                bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}",
+                                refresh=False)
+            if history.target_reached():
+                break
+        bar.close()
+        return history.finish(steps)

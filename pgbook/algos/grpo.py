@@ -18,14 +18,13 @@ on the toy language-model task of :mod:`pgbook.tasks`. Each iteration:
 2025). Before GRPO starts, a short supervised warm-up (``warmup_steps``) gives a policy that
 already succeeds sometimes, so that groups carry signal; the reference policy is a frozen copy
 of that starting policy. Accuracy is measured on held-out prompts, one sampled answer each.
-Read top to bottom: ``Config``, ``History``, ``train``.
+Read top to bottom: ``Config``, then ``train``.
 """
 
 from __future__ import annotations
 
 import copy
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -33,18 +32,22 @@ from torch.distributions import kl_divergence
 from tqdm import tqdm
 
 from .. import _validate as V
-from ..grpo_objectives import dr_grpo, grpo, grpo_sequence, kl_k3
+from ..grpo_objectives import dr_grpo, grpo, grpo_sequence
+from ..history import History
+from ..objectives import kl_k3
 from ..returns import group_advantages
 from ..tasks import ReverseTask, TinyLM, accuracy, supervised_warm_up
+from .run import checked_config, training_run
 
-__all__ = ["Config", "History", "train"]
+__all__ = ["Config", "train"]
 
 OBJECTIVES = {"grpo": grpo, "grpo_sequence": grpo_sequence, "dr_grpo": dr_grpo}
 
 
 @dataclass
 class Config:
-    """Settings of GRPO on the digit-reversal task."""
+    """Settings of GRPO on the digit-reversal task. Checked when made: a bad value raises
+    ``ValueError`` naming the field."""
 
     objective: Literal["grpo", "grpo_sequence", "dr_grpo"] = "grpo"
     #: divide advantages by the group's std; None: True, except False for "dr_grpo"
@@ -68,7 +71,7 @@ class Config:
     target: float | None = 0.95  #: stop once held-out accuracy >= target (None: never)
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, "
                              f"got {self.objective!r}")
@@ -95,153 +98,98 @@ class Config:
         V.positive_int(self.seed, "seed", minimum=0)
 
 
-@dataclass
-class History:
-    """What happened during training.
-
-    Per iteration: ``answers`` (cumulative answers sampled), ``train_reward`` (mean reward of
-    the batch), ``mean_length`` (mean answer length in tokens, EOS included), ``kl`` (mean over
-    the batch's answers of sum_t KL(pi_theta || pi_ref) at the visited prefixes, exact per
-    token, measured when the batch was sampled), ``kl_k3`` (the same estimated by k3, as the
-    objective sees it), ``clip_fraction`` (share of valid tokens, or answers for
-    "grpo_sequence", whose ratio left [1-eps, 1+eps] in the last update), ``wall``.
-    Per evaluation: ``eval_iterations`` (0 = before GRPO), ``accuracy`` on held-out prompts,
-    ``eval_answers`` (answers sampled so far) and ``eval_wall`` (seconds since GRPO started).
-    For :mod:`benchmarks`, one "episode" is one sampled answer: ``episode_returns`` (its reward),
-    ``episode_steps`` (answers sampled up to it) and ``episode_times`` (wall seconds).
-    """
-
-    config: Config | None = None
-    answers: list[int] = field(default_factory=list)
-    train_reward: list[float] = field(default_factory=list)
-    mean_length: list[float] = field(default_factory=list)
-    kl: list[float] = field(default_factory=list)
-    kl_k3: list[float] = field(default_factory=list)
-    clip_fraction: list[float] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
-    eval_iterations: list[int] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    eval_answers: list[int] = field(default_factory=list)
-    eval_wall: list[float] = field(default_factory=list)
-    episode_returns: list[float] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    episode_times: list[float] = field(default_factory=list)
-    warmup_losses: list[float] = field(default_factory=list)
-    wall_time: float = 0.0
-    policy: TinyLM | None = None
-    reference: TinyLM | None = None
-    task: ReverseTask | None = None
-    held_out: torch.Tensor | None = None  #: the evaluation prompts
-
-    @property
-    def start_accuracy(self) -> float:
-        return self.accuracy[0] if self.accuracy else float("nan")
-
-    @property
-    def final_accuracy(self) -> float:
-        return self.accuracy[-1] if self.accuracy else float("nan")
-
-
 def train(task: str = "reverse", config: Config | None = None, *,
           progress: bool = True) -> History:
-    """Warm up a :class:`pgbook.tasks.TinyLM`, then train it with GRPO; returns the History.
+    """Warm up a :class:`pgbook.tasks.TinyLM`, then train it with GRPO.
 
-    ``task`` names the task (only ``"reverse"``: :class:`pgbook.tasks.ReverseTask`; the
-    argument keeps the ``train(env_id, config)`` signature of the other trainers). Seeded by
-    ``config.seed`` and deterministic on CPU for a fixed thread count; torch's global random
-    state is forked, so the caller's stream is left as it was.
+    ``task`` names the task (only ``"reverse"``: :class:`pgbook.tasks.ReverseTask` with the
+    config's prompt lengths; the argument keeps the ``train(env_id, config)`` signature of the
+    other trainers). Returns the :class:`pgbook.history.History` with models ``policy`` and
+    ``reference`` (the frozen starting policy). Its episodes are the sampled answers (return:
+    the reward; env steps: answers sampled so far). Its logs: per iteration ``answers``
+    (cumulative), ``train_reward`` (batch mean), ``mean_length`` (tokens, EOS included), ``kl``
+    (mean over the batch's answers of sum_t KL(pi_theta || pi_ref) at the visited prefixes,
+    exact per token, when the batch was sampled), ``kl_k3`` (the same by k3, as the objective
+    sees it), ``clip_fraction`` (share of valid tokens, or answers for "grpo_sequence", whose
+    ratio left [1-eps, 1+eps] in the last update); per evaluation ``eval_iterations`` (0 =
+    before GRPO), ``accuracy`` (held-out prompts, one sampled answer each), ``eval_answers`` and
+    ``eval_seconds``; once ``warmup_loss`` per supervised step. Seeded by ``config.seed``,
+    deterministic on CPU; the caller's random stream and default dtype are left as they were.
     """
     if task != "reverse":
         raise ValueError(f"task must be 'reverse', got {task!r}")
-    config = config or Config()
-    if not isinstance(config, Config):
-        raise ValueError(f"config must be a grpo.Config, got {type(config).__name__}")
-    config.validate()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        return _train(config, progress)
+    config = checked_config(config, Config)
+    with training_run(config.seed):
+        env = ReverseTask(config.min_len, config.max_len)
+        gen = torch.Generator().manual_seed(config.seed)
+        held_out = env.sample_prompts(config.eval_prompts,
+                                      torch.Generator().manual_seed(10_000 + config.seed),
+                                      held_out=True)
+        policy = TinyLM(config.d_model, max_tokens=2 * env.max_len + 1)
+        warmup_losses = supervised_warm_up(policy, env, config.warmup_steps,
+                                           batch_size=config.warmup_batch,
+                                           lr=config.warmup_lr, generator=gen)
+        reference = copy.deepcopy(policy).requires_grad_(False)  # pi_ref: the starting policy
+        history = History(task, config, models={"policy": policy, "reference": reference})
+        history.logs["warmup_loss"] = list(warmup_losses)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+        objective = OBJECTIVES[config.objective]
+        scale = (config.objective != "dr_grpo" if config.scale_by_std is None
+                 else config.scale_by_std)
+        G, L, answers_so_far = config.group_size, env.answer_len, 0
 
+        def evaluate(iteration: int) -> None:  # held-out accuracy, one sampled answer each
+            history.log(eval_iterations=iteration, eval_answers=answers_so_far,
+                        accuracy=accuracy(policy, env, held_out), eval_seconds=history.seconds())
 
-def _train(config: Config, progress: bool) -> History:
-    task = ReverseTask(config.min_len, config.max_len)
-    gen = torch.Generator().manual_seed(config.seed)
-    held_out = task.sample_prompts(config.eval_prompts,
-                                   torch.Generator().manual_seed(10_000 + config.seed),
-                                   held_out=True)
-    policy = TinyLM(config.d_model, max_tokens=2 * task.max_len + 1)
-    history = History(config=config, task=task, held_out=held_out, policy=policy)
-    history.warmup_losses = supervised_warm_up(policy, task, config.warmup_steps,
-                                               batch_size=config.warmup_batch,
-                                               lr=config.warmup_lr, generator=gen)
-    reference = copy.deepcopy(policy).requires_grad_(False)  # pi_ref: the starting policy
-    history.reference = reference
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    objective = OBJECTIVES[config.objective]
-    scale = config.objective != "dr_grpo" if config.scale_by_std is None else config.scale_by_std
-    G, L = config.group_size, task.answer_len
+        evaluate(0)
+        bar = tqdm(total=config.iterations, disable=not progress,
+                   desc=f"GRPO ({config.objective})")
+        for it in range(1, config.iterations + 1):
+            # 1. G answers to each prompt from pi_old, their rewards and group advantages.
+            prompts = env.sample_prompts(config.prompts_per_batch, gen).repeat_interleave(G, 0)
+            answers = policy.sample(prompts, L)
+            mask = env.answer_mask(answers)
+            rewards = env.reward(prompts, answers)
+            adv = group_advantages(rewards.view(-1, G), scale_by_std=scale).flatten()
+            with torch.no_grad():
+                dist_old = policy.dist(prompts, answers)
+                logp_old = dist_old.log_prob(answers)
+                dist_ref = reference.dist(prompts, answers)
+                logp_ref = dist_ref.log_prob(answers)
+                kl_exact = (kl_divergence(dist_old, dist_ref) * mask).sum(1).mean().item()
+                k3 = (kl_k3(logp_old, logp_ref) * mask).sum(1).mean().item()
 
-    start = time.perf_counter()
-    _evaluate(history, 0, 0, 0.0)
-    bar = tqdm(total=config.iterations, disable=not progress, desc=f"GRPO ({config.objective})")
-    for it in range(1, config.iterations + 1):
-        # 1. G answers to each prompt from pi_old, their rewards and group advantages.
-        prompts = task.sample_prompts(config.prompts_per_batch, gen).repeat_interleave(G, 0)
-        answers = policy.sample(prompts, L)
-        mask = task.answer_mask(answers)
-        rewards = task.reward(prompts, answers)
-        adv = group_advantages(rewards.view(-1, G), scale_by_std=scale).flatten()
-        with torch.no_grad():
-            dist_old = policy.dist(prompts, answers)
-            logp_old = dist_old.log_prob(answers)
-            dist_ref = reference.dist(prompts, answers)
-            logp_ref = dist_ref.log_prob(answers)
-            kl_exact = (kl_divergence(dist_old, dist_ref) * mask).sum(1).mean().item()
-            k3 = (kl_k3(logp_old, logp_ref) * mask).sum(1).mean().item()
+            # 2. mu clipped steps on the objective (samples from pi_old throughout).
+            for _ in range(config.updates_per_batch):
+                logp = policy.log_probs(prompts, answers)
+                loss = -objective(logp, logp_old, logp_ref, adv, mask, config.clip_eps,
+                                  config.beta)
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+                optimizer.step()
+            with torch.no_grad():
+                log_ratio = (logp - logp_old) * mask
+                if config.objective == "grpo_sequence":
+                    outside = (log_ratio.sum(1).exp() - 1).abs() > config.clip_eps
+                    clip_fraction = outside.double().mean().item()
+                else:
+                    outside = ((log_ratio.exp() - 1).abs() > config.clip_eps) & mask
+                    clip_fraction = (outside.sum() / mask.sum()).item()
 
-        # 2. mu clipped steps on the objective (samples from pi_old throughout).
-        for _ in range(config.updates_per_batch):
-            logp = policy.log_probs(prompts, answers)
-            loss = -objective(logp, logp_old, logp_ref, adv, mask, config.clip_eps, config.beta)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-            optimizer.step()
-        with torch.no_grad():
-            log_ratio = (logp - logp_old) * mask
-            if config.objective == "grpo_sequence":
-                outside = (log_ratio.sum(1).exp() - 1).abs() > config.clip_eps
-                clip_fraction = outside.double().mean().item()
-            else:
-                outside = ((log_ratio.exp() - 1).abs() > config.clip_eps) & mask
-                clip_fraction = (outside.sum() / mask.sum()).item()
-
-        # 3. Bookkeeping; held-out accuracy every eval_every iterations.
-        now = time.perf_counter() - start
-        n_before = history.answers[-1] if history.answers else 0
-        history.answers.append(n_before + len(rewards))
-        history.train_reward.append(rewards.mean().item())
-        history.mean_length.append(mask.sum(1).double().mean().item())
-        history.kl.append(kl_exact)
-        history.kl_k3.append(k3)
-        history.clip_fraction.append(clip_fraction)
-        history.wall.append(now)
-        history.episode_returns += rewards.tolist()
-        history.episode_steps += list(range(n_before + 1, n_before + len(rewards) + 1))
-        history.episode_times += [now] * len(rewards)
-        bar.update(1)
-        if it % config.eval_every == 0 or it == config.iterations:
-            _evaluate(history, it, history.answers[-1], time.perf_counter() - start)
-            bar.set_postfix(acc=f"{history.accuracy[-1]:.3f}", kl=f"{kl_exact:.3f}")
-            if config.target is not None and history.accuracy[-1] >= config.target:
-                break
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
-
-
-def _evaluate(history: History, iteration: int, answers: int, seconds: float) -> None:
-    """Held-out accuracy (one sampled answer per prompt) after ``iteration`` iterations."""
-    history.eval_iterations.append(iteration)
-    history.accuracy.append(accuracy(history.policy, history.task, history.held_out))
-    history.eval_answers.append(answers)
-    history.eval_wall.append(seconds)
+            # 3. Bookkeeping (one "episode" per answer); held-out accuracy every eval_every.
+            history.add_episodes(rewards, mask.sum(1),
+                                 range(answers_so_far + 1, answers_so_far + len(rewards) + 1))
+            answers_so_far += len(rewards)
+            history.log(answers=answers_so_far, train_reward=rewards.mean().item(),
+                        mean_length=mask.sum(1).double().mean().item(), kl=kl_exact,
+                        kl_k3=k3, clip_fraction=clip_fraction)
+            bar.update(1)
+            if it % config.eval_every == 0 or it == config.iterations:
+                evaluate(it)
+                bar.set_postfix(acc=f"{history.logs['accuracy'][-1]:.3f}", kl=f"{kl_exact:.3f}")
+                if config.target is not None and history.logs["accuracy"][-1] >= config.target:
+                    break
+        bar.close()
+        return history.finish(answers_so_far)

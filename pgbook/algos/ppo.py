@@ -24,31 +24,31 @@ E[grad log pi_theta(a_t|s_t) 1_not-clip r_t A_t]. The details that matter in pra
 The defaults are rl-zoo's tuned CartPole-v1 settings for Stable-Baselines3 (8 envs x 32 steps,
 one minibatch of 256, 20 epochs, gamma 0.98, lambda 0.8, lr 1e-3 and eps 0.2 both annealed,
 separate 64-64 tanh policy and value networks sharing one Adam). Read top to bottom:
-``Config``, ``History``, ``train``.
+``Config``, then ``train``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from tqdm import tqdm
 
 from .. import _validate as V
+from ..history import History
 from ..nets import ValueNet, policy_for
 from ..objectives import ppo_clip
 from ..returns import gae
 from ..rollout import Collector
-from . import reinforce
-from ._common import check_run_settings, run_trainer
+from .run import check_run_settings, checked_config, training_run
 
-__all__ = ["Config", "History", "OnPolicyHistory", "run_trainer", "train"]
+__all__ = ["Config", "train"]
 
 
 @dataclass
 class Config:
-    """Settings of PPO-Clip. Defaults: rl-zoo's CartPole-v1 hyperparameters (see module)."""
+    """Settings of PPO-Clip. Defaults: rl-zoo's CartPole-v1 hyperparameters (see module).
+    Checked when made: a bad value raises ``ValueError`` naming the field."""
 
     num_envs: int = 8  #: N sub-environments
     num_steps: int = 32  #: T steps per sub-environment per iteration (batch = N * T)
@@ -72,7 +72,7 @@ class Config:
     target_window: int = 20
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         V.positive_int(self.num_envs, "num_envs")
         V.positive_int(self.num_steps, "num_steps")
         V.positive_int(self.epochs, "epochs")
@@ -96,140 +96,91 @@ class Config:
         check_run_settings(self)
 
 
-@dataclass
-class OnPolicyHistory(reinforce.History):
-    """:class:`pgbook.algos.reinforce.History` for trainers that collect a fixed number of
-    steps per iteration (PPO, TRPO), with ``explained_variance`` per iteration:
-    1 - Var[target - V] / Var[target] of the value targets before the update."""
-
-    explained_variance: list[float] = field(default_factory=list)
-
-    def record_episodes(self, batch, steps_before: int, now: float) -> None:
-        """Append the episodes that ended in ``batch`` (collected after ``steps_before`` env
-        steps); an episode ending at row t finished at env step steps_before + (t + 1) N."""
-        ends = batch.episode_ends
-        self.episode_returns += batch.episode_returns.tolist()
-        self.episode_lengths += batch.episode_lengths.tolist()
-        self.episode_steps += (steps_before + (ends[:, 0] + 1) * batch.num_envs).tolist()
-        self.episode_times += [now] * len(ends)
-
-    def log_iteration(self, steps: int, batch, wall: float, **stats: float) -> None:
-        """Append one iteration: ``env_steps`` (cumulative), ``mean_return`` (of the episodes
-        that ended in ``batch``; nan if none), ``wall`` (seconds since the start) and every
-        named statistic to the list of the same name (e.g. ``loss=...``)."""
-        self.env_steps.append(steps)
-        self.mean_return.append(batch.episode_returns.mean().item()
-                                if len(batch.episode_returns) else float("nan"))
-        self.wall.append(wall)
-        for name, value in stats.items():
-            if not isinstance(getattr(self, name, None), list):
-                raise ValueError(f"{type(self).__name__} has no per-iteration log {name!r}")
-            getattr(self, name).append(value)
-
-    def target_reached(self, target: float | None, window: int) -> bool:
-        """True once ``target`` is set and the mean of the last ``window`` returns reaches it."""
-        return (target is not None and len(self.episode_returns) >= window
-                and self.last_mean(window) >= target)
-
-
-@dataclass
-class History(OnPolicyHistory):
-    """What happened during training: the episode record and per-iteration logs of
-    :class:`OnPolicyHistory` (``loss`` is the negative clipped surrogate plus the value loss,
-    ``grad_norm`` the last minibatch's norm before clipping), plus per iteration:
-    ``approx_kl`` (E[(r-1) - log r] on the last minibatch), ``clip_fraction`` (share of
-    samples with |r - 1| > eps, over all epochs), ``lr``, ``clip_eps`` and ``epochs_run``.
-    """
-
-    approx_kl: list[float] = field(default_factory=list)
-    clip_fraction: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    clip_eps: list[float] = field(default_factory=list)
-    epochs_run: list[int] = field(default_factory=list)
-
-
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
-    """Train a policy on ``env_id`` with PPO-Clip; returns the :class:`History`. Seeded by
-    ``config.seed`` and deterministic on CPU (:func:`run_trainer`)."""
-    return run_trainer(_train, env_id, config, Config, progress)
+    """Train a policy on ``env_id`` with PPO-Clip; returns the :class:`pgbook.history.History`
+    with models ``policy`` and ``value`` and, per iteration, the logs ``env_steps``, ``loss``
+    (negative clipped surrogate plus value loss, last minibatch), ``grad_norm`` (last minibatch,
+    before clipping), ``entropy``, ``value_loss``, ``approx_kl`` (E[(r-1) - log r] on the last
+    minibatch), ``clip_fraction`` (share of samples with |r - 1| > eps over all epochs),
+    ``explained_variance`` (1 - Var[target - V] / Var[target] before the update), ``lr``,
+    ``clip_eps`` and ``epochs_run``. Seeded by ``config.seed``, deterministic on CPU."""
+    config = checked_config(config, Config)
+    with training_run(config.seed, env_id, config.num_envs) as envs:
+        collector = Collector(envs, seed=config.seed)
+        policy = policy_for(envs.single_observation_space, envs.single_action_space,
+                            config.hidden)
+        value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
+        params = [*policy.parameters(), *value.parameters()]
+        optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5, fused=True)
+        max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
+        history = History(env_id, config, models={"policy": policy, "value": value})
+        steps = 0
+        bar = tqdm(total=config.total_steps, disable=not progress, desc=f"PPO {env_id}")
+        while steps < config.total_steps:
+            remaining = 1.0 - steps / config.total_steps  # linear annealing, 1 -> 0
+            lr = config.lr * (remaining if config.anneal_lr else 1.0)
+            eps = config.clip_eps * (remaining if config.anneal_clip else 1.0)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
 
+            # 1. Roll out pi_old: T steps of N envs, with V(s_t) and V(s_{t+1}) for GAE.
+            batch = collector.collect_steps(policy, config.num_steps, value)
+            history.add_batch_episodes(batch, steps)
+            steps += batch.env_steps
 
-def _train(env_id: str, envs, config: Config, progress: bool) -> History:
-    collector = Collector(envs, seed=config.seed)
-    policy = policy_for(envs.single_observation_space, envs.single_action_space, config.hidden)
-    value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
-    params = [*policy.parameters(), *value.parameters()]
-    optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5, fused=True)
-    max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
+            # 2. Advantages by GAE and value targets, then flatten (T, N) to one batch.
+            adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated,
+                      config.gamma, config.gae_lambda, next_values=batch.next_values)
+            returns = adv + batch.values
+            obs = batch.obs.flatten(0, 1)
+            actions = batch.actions.flatten(0, 1)
+            logp_old, v_old = batch.logp.flatten(), batch.values.flatten()
+            adv, returns = adv.flatten(), returns.flatten()
+            explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
 
-    history = History(env_id=env_id, config=config, policy=policy, value=value)
-    steps, start = 0, time.perf_counter()
-    bar = tqdm(total=config.total_steps, disable=not progress, desc=f"PPO {env_id}")
-    while steps < config.total_steps:
-        remaining = 1.0 - steps / config.total_steps  # linear annealing, 1 -> 0
-        lr = config.lr * (remaining if config.anneal_lr else 1.0)
-        eps = config.clip_eps * (remaining if config.anneal_clip else 1.0)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+            # 3. Several epochs of minibatch ascent on L^CLIP - vf_coef * value loss + entropy.
+            clipped, epochs_run = torch.zeros(()), 0
+            for _ in range(config.epochs):
+                epochs_run += 1
+                for idx in torch.randperm(len(adv)).split(config.minibatch_size):
+                    dist = policy.dist(obs[idx])
+                    logp = dist.log_prob(actions[idx])
+                    a = adv[idx]
+                    if config.normalize_advantage:
+                        a = (a - a.mean()) / (a.std() + 1e-8)
+                    surrogate = ppo_clip(logp, logp_old[idx], a, eps)
+                    v = value(obs[idx])
+                    value_loss = (v - returns[idx]).pow(2)
+                    if config.clip_value is not None:
+                        v_clipped = v_old[idx] + (v - v_old[idx]).clamp(-config.clip_value,
+                                                                        config.clip_value)
+                        value_loss = torch.max(value_loss, (v_clipped - returns[idx]).pow(2))
+                    loss = -surrogate + config.vf_coef * value_loss.mean()
+                    if config.ent_coef > 0:
+                        loss = loss - config.ent_coef * dist.entropy().mean()
+                    optimizer.zero_grad()
+                    loss.backward()
+                    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+                    optimizer.step()
+                    with torch.no_grad():
+                        log_ratio = logp - logp_old[idx]
+                        approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()
+                        clipped += ((log_ratio.exp() - 1).abs() > eps).sum()
+                if config.target_kl is not None and approx_kl.item() > config.target_kl:
+                    break
 
-        # 1. Roll out pi_old: T steps of N envs, with V(s_t) and V(s_{t+1}) for GAE.
-        batch = collector.collect_steps(policy, config.num_steps, value)
-        history.record_episodes(batch, steps, time.perf_counter() - start)
-        steps += batch.env_steps
-
-        # 2. Advantages by GAE and value targets, then flatten (T, N) to one batch.
-        adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, None,
-                  config.gamma, config.gae_lambda, next_values=batch.next_values)
-        returns = adv + batch.values
-        obs = batch.obs.flatten(0, 1)
-        actions = batch.actions.flatten(0, 1)
-        logp_old, v_old = batch.logp.flatten(), batch.values.flatten()
-        adv, returns = adv.flatten(), returns.flatten()
-        explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
-
-        # 3. Several epochs of minibatch ascent on L^CLIP - vf_coef * value loss + entropy.
-        clipped, epochs_run = torch.zeros(()), 0
-        for _ in range(config.epochs):
-            epochs_run += 1
-            for idx in torch.randperm(len(adv)).split(config.minibatch_size):
-                dist = policy.dist(obs[idx])
-                logp = dist.log_prob(actions[idx])
-                a = adv[idx]
-                if config.normalize_advantage:
-                    a = (a - a.mean()) / (a.std() + 1e-8)
-                surrogate = ppo_clip(logp, logp_old[idx], a, eps)
-                v = value(obs[idx])
-                value_loss = (v - returns[idx]).pow(2)
-                if config.clip_value is not None:
-                    v_clipped = v_old[idx] + (v - v_old[idx]).clamp(-config.clip_value,
-                                                                    config.clip_value)
-                    value_loss = torch.max(value_loss, (v_clipped - returns[idx]).pow(2))
-                loss = -surrogate + config.vf_coef * value_loss.mean()
-                if config.ent_coef > 0:
-                    loss = loss - config.ent_coef * dist.entropy().mean()
-                optimizer.zero_grad()
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                optimizer.step()
-                with torch.no_grad():
-                    log_ratio = logp - logp_old[idx]
-                    approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()
-                    clipped += ((log_ratio.exp() - 1).abs() > eps).sum()
-            if config.target_kl is not None and approx_kl.item() > config.target_kl:
+            with torch.no_grad():
+                entropy = policy.dist(obs).entropy().mean().item()
+            history.log(env_steps=steps, loss=loss.item(), grad_norm=grad_norm.item(),
+                        entropy=entropy, value_loss=value_loss.mean().item(),
+                        approx_kl=approx_kl.item(),
+                        clip_fraction=clipped.item() / (epochs_run * len(adv)),
+                        explained_variance=explained.item(), lr=lr, clip_eps=eps,
+                        epochs_run=epochs_run)
+            bar.update(min(batch.env_steps, config.total_steps - bar.n))
+            bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
+            if history.target_reached():
                 break
-
-        with torch.no_grad():
-            entropy = policy.dist(obs).entropy().mean().item()
-        history.log_iteration(
-            steps, batch, time.perf_counter() - start, loss=loss.item(),
-            grad_norm=grad_norm.item(), entropy=entropy, value_loss=value_loss.mean().item(),
-            approx_kl=approx_kl.item(), clip_fraction=clipped.item() / (epochs_run * len(adv)),
-            explained_variance=explained.item(), lr=lr, clip_eps=eps, epochs_run=epochs_run)
-        bar.update(min(batch.env_steps, config.total_steps - bar.n))
-        bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
-        if history.target_reached(config.target, config.target_window):
-            break
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
+        bar.close()
+        return history.finish(steps)

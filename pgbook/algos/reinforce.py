@@ -10,8 +10,9 @@ with a weight Psi chosen by ``Config.weighting`` and ``Config.baseline``:
 * ``weighting="reward_to_go"``: Psi_t = G_t = sum_{k>=t} gamma^{k-t} r_{k+1}; past rewards
   dropped (chapter 5). What most code calls REINFORCE.
 * ``weighting="discounted_reward_to_go"``: Psi_t = gamma^t G_t, the weight of the exact
-  gradient of the discounted objective (chapter 3, "In the source"). (The tabular trainer
-  ``pgbook.algos.tabular_pg`` calls this one "reward_to_go"; with gamma = 1 they coincide.)
+  gradient of the discounted objective (chapter 3, "In the source"). The tabular trainer
+  :mod:`pgbook.algos.tabular_pg` uses the same three names; with gamma = 1 the last two
+  coincide.
 * ``baseline``: subtract b(s_t) from the return part of Psi (before any gamma^t): ``"none"``;
   ``"batch_mean"``, the mean of Psi over the batch's steps (a constant; strictly it depends on
   the batch, an O(1/E) bias); ``"value"``, a learned V_phi(s_t) (:class:`pgbook.nets.ValueNet`),
@@ -28,31 +29,31 @@ fixed per-env quotas, so long episodes are not under-sampled). Env steps count e
 transition, including those a sub-environment runs after its quota while the others finish
 (about a third of them early in training with 8 envs and 8 episodes per batch; the transitions
 actually used are ``sum(history.episode_lengths)``). Read top to bottom: ``Config``,
-``History``, ``train``.
+then ``train``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from .. import _validate as V
+from ..history import History
 from ..nets import ValueNet, policy_for
 from ..returns import discount_by_step, episode_return_batched, reward_to_go_batched
 from ..rollout import Collector
-from ._common import check_run_settings, run_trainer, trailing_means
+from .run import check_run_settings, checked_config, training_run
 
-__all__ = ["Config", "History", "train"]
+__all__ = ["Config", "train"]
 
 
 @dataclass
 class Config:
-    """Settings of REINFORCE. The defaults are the plain estimator (0.8): Psi_t = R(tau)."""
+    """Settings of REINFORCE. The defaults are the plain estimator (0.8): Psi_t = R(tau).
+    Checked when made: a bad value raises ``ValueError`` naming the field."""
 
     weighting: Literal["return", "reward_to_go", "discounted_reward_to_go"] = "return"
     baseline: Literal["none", "batch_mean", "value"] = "none"
@@ -71,7 +72,7 @@ class Config:
     target_window: int = 20
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.weighting not in ("return", "reward_to_go", "discounted_reward_to_go"):
             raise ValueError("weighting must be 'return', 'reward_to_go' or "
                              f"'discounted_reward_to_go', got {self.weighting!r}")
@@ -91,143 +92,76 @@ class Config:
         check_run_settings(self)
 
 
-@dataclass
-class History:
-    """What happened during training.
-
-    Per finished episode (in the order they finished): ``episode_returns``,
-    ``episode_lengths``, ``episode_steps`` (global env step at which it finished) and
-    ``episode_times`` (wall seconds since the start, taken when its batch was collected).
-    Per iteration: ``env_steps`` (cumulative, after the iteration), ``mean_return``, ``loss``
-    (the surrogate's negative), ``grad_norm`` (before clipping), ``entropy``, ``value_loss``
-    and ``wall`` (cumulative seconds).
-    """
-
-    env_id: str = ""
-    config: Config | None = None
-    episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    episode_times: list[float] = field(default_factory=list)
-    env_steps: list[int] = field(default_factory=list)
-    mean_return: list[float] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    grad_norm: list[float] = field(default_factory=list)
-    entropy: list[float] = field(default_factory=list)
-    value_loss: list[float] = field(default_factory=list)
-    wall: list[float] = field(default_factory=list)
-    wall_time: float = 0.0
-    policy: torch.nn.Module | None = None
-    value: torch.nn.Module | None = None
-
-    def last_mean(self, k: int = 20) -> float:
-        """Mean return of the last ``k`` finished episodes (nan if none finished)."""
-        V.positive_int(k, "k")
-        return float(np.mean(self.episode_returns[-k:])) if self.episode_returns else float("nan")
-
-    def reached(self, target: float, window: int = 20) -> tuple[int, float] | None:
-        """(env steps, seconds) when the mean of the last ``window`` returns first reached
-        ``target``, or None if it never did."""
-        V.number(target, "target")
-        V.positive_int(window, "window")
-        hits = np.flatnonzero(trailing_means(self.episode_returns, window) >= target)
-        if len(hits) == 0:
-            return None
-        i = int(hits[0]) + window - 1
-        return self.episode_steps[i], self.episode_times[i]
-
-    def best_mean(self, window: int = 20) -> tuple[float, int] | None:
-        """The best mean of ``window`` consecutive returns and the env step it was reached at."""
-        V.positive_int(window, "window")
-        means = trailing_means(self.episode_returns, window)
-        if len(means) == 0:
-            return None
-        i = int(np.argmax(means))
-        return float(means[i]), self.episode_steps[i + window - 1]
-
-
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
-    """Train a policy on ``env_id`` with REINFORCE; returns the :class:`History`.
-
-    Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
-    global random state is forked, so the caller's stream is left as it was.
+    """Train a policy on ``env_id`` with REINFORCE; returns the :class:`pgbook.history.History`
+    with models ``policy`` (and ``value`` for ``baseline="value"``) and, per iteration, the logs
+    ``env_steps``, ``loss`` (the surrogate's negative), ``grad_norm`` (before clipping),
+    ``entropy`` and ``value_loss`` (nan without a value baseline). Seeded by ``config.seed``,
+    deterministic on CPU for a fixed thread count; the caller's random stream is left as it was.
     """
-    return run_trainer(_train, env_id, config, Config, progress)
-
-
-def _train(env_id: str, envs, config: Config, progress: bool) -> History:
-    collector = Collector(envs, seed=config.seed)
-    policy = policy_for(envs.single_observation_space, envs.single_action_space, config.hidden)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    value = value_optimizer = None
-    if config.baseline == "value":
-        value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
-        value_optimizer = torch.optim.Adam(value.parameters(), lr=config.value_lr)
-
-    history = History(env_id=env_id, config=config, policy=policy, value=value)
-    steps, start = 0, time.perf_counter()
-    bar = tqdm(total=config.total_steps, disable=not progress, desc=f"REINFORCE {env_id}")
-    while steps < config.total_steps:
-        # 1. Sample E whole episodes with the current policy.
-        batch = collector.collect_episodes(policy, config.episodes_per_batch)
-        now = time.perf_counter() - start
-        ends = batch.episode_ends
-        history.episode_returns += batch.episode_returns.tolist()
-        history.episode_lengths += batch.episode_lengths.tolist()
-        history.episode_steps += (steps + (ends[:, 0] + 1) * batch.num_envs).tolist()
-        history.episode_times += [now] * len(ends)
-        steps += batch.env_steps
-
-        # 2. The weights Psi_t of (0.7)/(0.8), on the batch's valid rows.
-        flags = (batch.rewards, batch.terminated, batch.truncated, config.gamma)
-        G = reward_to_go_batched(*flags)
-        base = episode_return_batched(*flags) if config.weighting == "return" else G
-        mask = batch.valid
-        obs, actions = batch.obs[mask], batch.actions[mask]
-        G, psi = G[mask], base[mask]
-        if config.baseline == "batch_mean":
-            psi = psi - psi.mean()
-        elif config.baseline == "value":
-            with torch.no_grad():
-                psi = psi - value(obs)
-        if config.weighting == "discounted_reward_to_go":
-            psi = discount_by_step(psi, config.gamma, batch.episode_step[mask])
-        if config.normalize:
-            psi = (psi - psi.mean()) / (psi.std() + 1e-8)
-
-        # 3. One gradient-ascent step on the surrogate (1/E) sum log pi(a_t|s_t) Psi_t.
-        dist = policy.dist(obs)
-        surrogate = (dist.log_prob(actions) * psi).sum() / config.episodes_per_batch
-        loss = -surrogate
-        optimizer.zero_grad()
-        loss.backward()
+    config = checked_config(config, Config)
+    with training_run(config.seed, env_id, config.num_envs) as envs:
+        collector = Collector(envs, seed=config.seed)
+        policy = policy_for(envs.single_observation_space, envs.single_action_space,
+                            config.hidden)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=config.lr)
+        models = {"policy": policy}
+        if config.baseline == "value":
+            value = models["value"] = ValueNet(envs.single_observation_space.shape[0],
+                                               config.hidden)
+            value_optimizer = torch.optim.Adam(value.parameters(), lr=config.value_lr)
         max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
-        optimizer.step()
+        history = History(env_id, config, models=models)
+        steps = 0
+        bar = tqdm(total=config.total_steps, disable=not progress, desc=f"REINFORCE {env_id}")
+        while steps < config.total_steps:
+            # 1. Sample E whole episodes with the current policy.
+            batch = collector.collect_episodes(policy, config.episodes_per_batch)
+            history.add_batch_episodes(batch, steps)
+            steps += batch.env_steps
 
-        # 4. Fit the value baseline to the reward-to-go (regression, squared error).
-        value_loss = float("nan")
-        if value is not None:
-            for _ in range(config.value_epochs):
-                v_loss = (value(obs) - G).pow(2).mean()
-                value_optimizer.zero_grad()
-                v_loss.backward()
-                value_optimizer.step()
-            value_loss = v_loss.item()
+            # 2. The weights Psi_t of (0.7)/(0.8), on the batch's valid rows.
+            flags = (batch.rewards, batch.terminated, batch.truncated, config.gamma)
+            G = reward_to_go_batched(*flags)
+            base = episode_return_batched(*flags) if config.weighting == "return" else G
+            mask = batch.valid
+            obs, actions = batch.obs[mask], batch.actions[mask]
+            G, psi = G[mask], base[mask]
+            if config.baseline == "batch_mean":
+                psi = psi - psi.mean()
+            elif config.baseline == "value":
+                with torch.no_grad():
+                    psi = psi - value(obs)
+            if config.weighting == "discounted_reward_to_go":
+                psi = discount_by_step(psi, config.gamma, batch.episode_step[mask])
+            if config.normalize:
+                psi = (psi - psi.mean()) / (psi.std() + 1e-8)
 
-        history.env_steps.append(steps)
-        history.mean_return.append(batch.episode_returns.mean().item())
-        history.loss.append(loss.item())
-        history.grad_norm.append(grad_norm.item())
-        history.entropy.append(dist.entropy().mean().item())
-        history.value_loss.append(value_loss)
-        history.wall.append(time.perf_counter() - start)
-        bar.update(min(batch.env_steps, config.total_steps - bar.n))
-        bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
-        if (config.target is not None and len(history.episode_returns) >= config.target_window
-                and history.last_mean(config.target_window) >= config.target):
-            break
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
+            # 3. One gradient-ascent step on the surrogate (1/E) sum log pi(a_t|s_t) Psi_t.
+            dist = policy.dist(obs)
+            surrogate = (dist.log_prob(actions) * psi).sum() / config.episodes_per_batch
+            loss = -surrogate
+            optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), max_norm)
+            optimizer.step()
+
+            # 4. Fit the value baseline to the reward-to-go (regression, squared error).
+            value_loss = float("nan")
+            if config.baseline == "value":
+                for _ in range(config.value_epochs):
+                    v_loss = (value(obs) - G).pow(2).mean()
+                    value_optimizer.zero_grad()
+                    v_loss.backward()
+                    value_optimizer.step()
+                value_loss = v_loss.item()
+
+            history.log(env_steps=steps, loss=loss.item(), grad_norm=grad_norm.item(),
+                        entropy=dist.entropy().mean().item(), value_loss=value_loss)
+            bar.update(min(batch.env_steps, config.total_steps - bar.n))
+            bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
+            if history.target_reached():
+                break
+        bar.close()
+        return history.finish(steps)

@@ -23,9 +23,9 @@ on a mini-batch from the replay buffer (:mod:`pgbook.replay`):
   estimated by -log pi(a|s) - H_target: alpha falls while the policy's entropy exceeds the
   target (default H_target = -act_dim) and rises when it is below.
 
-Env steps, warm-up, replay and book-keeping are those of :mod:`pgbook.algos.ddpg` (whose
-``History`` this module reuses; its ``logs`` also hold ``alpha`` and ``entropy`` here). Read top
-to bottom: ``Config``, ``train``.
+Env steps, warm-up and replay are as in :mod:`pgbook.algos.td3`: one env step and one update of
+each loss per step after ``learning_starts`` uniform random steps. Read top to bottom:
+``Config``, then ``train``.
 """
 
 from __future__ import annotations
@@ -38,18 +38,19 @@ import torch
 from tqdm import tqdm
 
 from .. import _validate as V
-from ..nets import QEnsemble, SquashedGaussianPolicy, polyak_update
+from ..history import History
+from ..nets import QEnsemble, SquashedGaussianPolicy, UniformPolicy, polyak_update
 from ..replay import ReplayBuffer
 from ..rollout import Collector
-from ._common import run_trainer
-from .ddpg import History, UniformPolicy, check_common
+from .run import check_replay_settings, checked_config, training_run
 
-__all__ = ["Config", "History", "train"]
+__all__ = ["Config", "train"]
 
 
 @dataclass
 class Config:
-    """Settings of SAC, tuned for Pendulum-v1."""
+    """Settings of SAC, tuned for Pendulum-v1. Checked when made: a bad value raises
+    ``ValueError`` naming the field."""
 
     alpha: float | None = None  #: fixed temperature; None tunes it automatically
     init_alpha: float = 1.0  #: starting temperature when tuned
@@ -68,7 +69,7 @@ class Config:
     target_window: int = 10
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.alpha is not None:
             V.number(self.alpha, "alpha", low=0.0)
         V.number(self.init_alpha, "init_alpha", low=0.0, low_open=True)
@@ -79,94 +80,96 @@ class Config:
         V.number(self.actor_lr, "actor_lr", low=0.0, low_open=True)
         V.number(self.critic_lr, "critic_lr", low=0.0, low_open=True)
         V.number(self.alpha_lr, "alpha_lr", low=0.0, low_open=True)
-        check_common(self)
+        check_replay_settings(self)
 
 
 def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
     """Train a tanh-squashed Gaussian policy and twin critics on ``env_id`` (a 1-D Box action
-    space) with SAC; returns the :class:`History` (``logs["alpha"]`` per episode).
+    space) with SAC; returns the :class:`pgbook.history.History` with models ``policy`` and
+    ``critic`` and, per finished episode, the logs ``critic_loss``, ``actor_loss``, ``alpha``,
+    ``entropy`` (latest values), ``updates`` and ``actor_updates`` (gradient steps so far).
 
-    Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count. Torch's
-    global random state is forked, so the caller's stream is left as it was, and the networks
-    are float32 whatever the caller's default dtype.
+    Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count; the caller's
+    random stream is left as it was, and the networks are float32 whatever its default dtype.
     """
-    return run_trainer(_train, env_id, config, Config, progress)
+    config = checked_config(config, Config)
+    with training_run(config.seed, env_id) as envs:
+        space = envs.single_action_space
+        obs_dim, act_dim = envs.single_observation_space.shape[0], space.shape[0]
+        policy = SquashedGaussianPolicy(obs_dim, act_dim, config.hidden, low=space.low,
+                                        high=space.high)
+        critic = QEnsemble(obs_dim, act_dim, config.hidden, n=2)  # twin Q_1, Q_2
+        critic_target = copy.deepcopy(critic)
+        actor_opt = torch.optim.Adam(policy.parameters(), lr=config.actor_lr, fused=True)
+        critic_opt = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, fused=True)
+        auto = config.alpha is None
+        log_alpha = torch.tensor(math.log(config.init_alpha), requires_grad=True)  # if auto
+        alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr, fused=True)
+        target_entropy = (-float(act_dim) if config.target_entropy is None
+                          else config.target_entropy)
+        buffer = ReplayBuffer(obs_dim, act_dim, config.buffer_size)
+        collector = Collector(envs, seed=config.seed)
+        generator = torch.Generator().manual_seed(config.seed)  # mini-batch sampling
+        warmup = UniformPolicy(space.low, space.high)
+        history = History(env_id, config, models={"policy": policy, "critic": critic})
+        alpha = config.init_alpha if auto else config.alpha
+        stats = {"critic_loss": float("nan"), "actor_loss": float("nan"), "alpha": alpha,
+                 "entropy": float("nan"), "updates": 0, "actor_updates": 0}
+        bar = tqdm(total=config.total_steps, disable=not progress, desc=f"SAC {env_id}")
+        for step in range(1, config.total_steps + 1):
+            # 1. One env step (uniform actions during warm-up), stored in the replay buffer.
+            batch = collector.collect_steps(warmup if step <= config.learning_starts
+                                            else policy, 1)
+            buffer.add_batch(batch)
 
+            if step >= config.learning_starts:
+                data = buffer.sample(config.batch_size, generator)
+                # 2. Critics: regress Q_j(s, a) on the soft target
+                #    y = r + gamma (1 - d) [min_j Q_j'(s', a') - alpha log pi(a'|s')].
+                with torch.no_grad():
+                    next_action, next_logp = policy.sample(data.next_obs)
+                    next_q = critic_target(data.next_obs, next_action).min(0).values
+                    soft_v = next_q - alpha * next_logp
+                    y = data.rewards + config.gamma * (1 - data.terminated) * soft_v
+                critic_loss = ((critic(data.obs, data.actions) - y) ** 2).mean(1).sum()
+                critic_opt.zero_grad()
+                critic_loss.backward()
+                critic_opt.step()
 
-def _train(env_id: str, envs, config: Config, progress: bool) -> History:
-    space = envs.single_action_space
-    obs_dim, act_dim = envs.single_observation_space.shape[0], space.shape[0]
-    policy = SquashedGaussianPolicy(obs_dim, act_dim, config.hidden, low=space.low,
-                                    high=space.high)
-    critic = QEnsemble(obs_dim, act_dim, config.hidden, n=2)  # twin Q_1, Q_2
-    critic_target = copy.deepcopy(critic)
-    actor_opt = torch.optim.Adam(policy.parameters(), lr=config.actor_lr, fused=True)
-    critic_opt = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, fused=True)
-    auto = config.alpha is None
-    log_alpha = torch.tensor(math.log(config.init_alpha), requires_grad=True)  # if auto
-    alpha_opt = torch.optim.Adam([log_alpha], lr=config.alpha_lr, fused=True)
-    target_entropy = (-float(act_dim) if config.target_entropy is None
-                      else config.target_entropy)
-    buffer = ReplayBuffer(obs_dim, act_dim, config.buffer_size)
-    collector = Collector(envs, seed=config.seed)
-    generator = torch.Generator().manual_seed(config.seed)  # mini-batch sampling
-    warmup = UniformPolicy(space.low, space.high)
+                # 3. Actor: J_pi = E[alpha log pi(a|s) - min_j Q_j(s, a)] with a reparameterised
+                #    a = c + h tanh(m + sigma eps): autograd flows through the sample into Q.
+                action, logp = policy.sample(data.obs)
+                q_pi = critic(data.obs, action).min(0).values
+                actor_loss = (alpha * logp - q_pi).mean()
+                actor_opt.zero_grad()
+                actor_loss.backward()
+                actor_opt.step()
 
-    history = History(env_id=env_id, config=config, actor=policy, critic=critic)
-    alpha = config.init_alpha if auto else config.alpha
-    stats = {"critic_loss": float("nan"), "actor_loss": float("nan"), "alpha": alpha,
-             "entropy": float("nan")}
-    bar = tqdm(total=config.total_steps, disable=not progress, desc=f"SAC {env_id}")
-    history.start_clock()
-    for step in range(1, config.total_steps + 1):
-        # 1. One env step (uniform actions during warm-up), stored in the replay buffer.
-        batch = collector.collect_steps(warmup if step <= config.learning_starts else policy, 1)
-        buffer.add_batch(batch)
+                # 4. Temperature: J(alpha) = E[-alpha (log pi + H_target)], a step on log alpha.
+                if auto:
+                    alpha_loss = -(log_alpha.exp() * (logp.detach() + target_entropy)).mean()
+                    alpha_opt.zero_grad()
+                    alpha_loss.backward()
+                    alpha_opt.step()
+                    alpha = log_alpha.exp().item()
 
-        if step >= config.learning_starts:
-            data = buffer.sample(config.batch_size, generator)
-            # 2. Critics: regress Q_j(s, a) on the soft target
-            #    y = r + gamma (1 - d) [min_j Q_j'(s', a') - alpha log pi(a'|s')], a' ~ pi(.|s').
-            with torch.no_grad():
-                next_action, next_logp = policy.sample(data.next_obs)
-                next_q = critic_target(data.next_obs, next_action).min(0).values
-                soft_v = next_q - alpha * next_logp
-                y = data.rewards + config.gamma * (1 - data.terminated) * soft_v
-            critic_loss = ((critic(data.obs, data.actions) - y) ** 2).mean(1).sum()
-            critic_opt.zero_grad()
-            critic_loss.backward()
-            critic_opt.step()
+                # 5. Target critics follow slowly: w' <- (1 - tau) w' + tau w.
+                polyak_update(critic_target, critic, config.tau)
+                stats.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
+                             alpha=alpha, entropy=-logp.mean().item(),
+                             updates=stats["updates"] + 1,
+                             actor_updates=stats["actor_updates"] + 1)
 
-            # 3. Actor: J_pi = E[alpha log pi(a|s) - min_j Q_j(s, a)] with a reparameterised
-            #    a = c + h tanh(m + sigma eps): autograd flows through the sample into Q.
-            action, logp = policy.sample(data.obs)
-            q_pi = critic(data.obs, action).min(0).values
-            actor_loss = (alpha * logp - q_pi).mean()
-            actor_opt.zero_grad()
-            actor_loss.backward()
-            actor_opt.step()
-
-            # 4. Temperature: J(alpha) = E[-alpha (log pi + H_target)], a step on log alpha.
-            if auto:
-                alpha_loss = -(log_alpha.exp() * (logp.detach() + target_entropy)).mean()
-                alpha_opt.zero_grad()
-                alpha_loss.backward()
-                alpha_opt.step()
-                alpha = log_alpha.exp().item()
-
-            # 5. Target critics follow slowly: w' <- (1 - tau) w' + tau w.
-            polyak_update(critic_target, critic, config.tau)
-            history.updates += 1
-            history.actor_updates += 1
-            stats.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
-                         alpha=alpha, entropy=-logp.mean().item())
-
-        bar.update(1)
-        if history.record(batch, step, stats):
-            bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}",
-                            alpha=f"{alpha:.3f}")
-            if history.done():
-                break
-    bar.close()
-    return history
+            bar.update(1)
+            ended = len(batch.episode_returns)
+            if ended:
+                history.add_episodes(batch.episode_returns, batch.episode_lengths, [step] * ended)
+                for _ in range(ended):
+                    history.log(**stats)
+                bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}",
+                                alpha=f"{alpha:.3f}")
+                if history.target_reached():
+                    break
+        bar.close()
+        return history.finish(step)

@@ -22,7 +22,8 @@ from ..returns import discounted_return, reward_to_go
 
 @dataclass
 class Config:
-    """Settings of the tabular policy-gradient trainer."""
+    """Settings of the tabular policy-gradient trainer, checked when made (``ValueError`` naming
+    the field)."""
 
     estimator: Literal["exact", "sampled"] = "exact"
     #: "return": Psi_t = R(tau) as in (0.7); "discounted_reward_to_go": Psi_t = gamma^t G_t, the
@@ -35,7 +36,7 @@ class Config:
     init_scale: float = 0.0  #: initial logits ~ N(0, init_scale^2); 0 gives the uniform policy
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.estimator not in ("exact", "sampled"):
             raise ValueError(f"estimator must be 'exact' or 'sampled', got {self.estimator!r}")
         if self.weighting not in ("return", "discounted_reward_to_go", "reward_to_go"):
@@ -50,7 +51,9 @@ class Config:
 
 @dataclass
 class History:
-    """What happened during training: the exact J(theta_k) before every step and at the end."""
+    """What happened during training: the exact J(theta_k) before every step and at the end.
+    (Exact ascent has no episodes, so this is not the episode record of
+    :class:`pgbook.history.History` that the environment trainers share.)"""
 
     J: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
@@ -67,8 +70,9 @@ def train(mdp: TabularMDP, config: Config | None = None, *, progress: bool = Fal
     """
     if not isinstance(mdp, TabularMDP):
         raise ValueError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-    config = config or Config()
-    config.validate()
+    config = Config() if config is None else config
+    if not isinstance(config, Config):
+        raise ValueError(f"config must be a tabular_pg.Config, got {type(config).__name__}")
     generator = torch.Generator().manual_seed(config.seed)
     theta = mdp.random_theta(generator, config.init_scale)
     history = History()

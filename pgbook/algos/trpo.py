@@ -8,7 +8,7 @@ Each iteration collects T steps from N sub-environments with pi_old and solves, 
 1. A_t by GAE(gamma, lambda), normalised over the batch (``normalize_advantage``).
 2. g = grad L at theta_old: the policy gradient, since r = 1 there (chapter 7).
 3. x ~ F^{-1} g by conjugate gradient with Fisher-vector products (the Hessian of KL-bar at
-   theta_old is the Fisher matrix F; it is never formed), :mod:`pgbook.cg`.
+   theta_old is the Fisher matrix F; it is never formed), :mod:`pgbook.trust_region`.
 4. The full step s = sqrt(2 delta / x^T F x) x reaches the quadratic model's KL bound.
 5. Backtracking line search: try theta_old + shrink^j s for j = 0, 1, ..., and accept the
    first point whose *exact* KL-bar <= delta and whose surrogate improved, L > L(theta_old);
@@ -22,13 +22,12 @@ of 1024 steps, gamma 0.99, lambda 0.98, CG damping 1e-3 and 15 iterations, line-
 number of steps in four times fewer Python-bound vector-env calls), the critic's Adam step size
 is 3e-3 instead of 1e-3 (better advantages), and delta = 0.005 instead of 0.01 (smaller, steadier
 steps near the 500 cap). Together they took the median steps to a last-20 mean of 475 from
-about 69k to about 32k. Read top to bottom: ``Config``, ``History``, ``train``.
+about 69k to about 32k. Read top to bottom: ``Config``, then ``train``.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.distributions import kl_divergence
@@ -36,20 +35,21 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm import tqdm
 
 from .. import _validate as V
-from ..cg import fisher_vector_product, flat_grad, trust_region_step
+from ..history import History
 from ..nets import ValueNet, policy_for
 from ..objectives import trpo
 from ..returns import gae
 from ..rollout import Collector
-from ._common import check_run_settings, run_trainer
-from .ppo import OnPolicyHistory
+from ..trust_region import fisher_vector_product, flat_grad, trust_region_step
+from .run import check_run_settings, checked_config, training_run
 
-__all__ = ["Config", "History", "train"]
+__all__ = ["Config", "train"]
 
 
 @dataclass
 class Config:
-    """Settings of TRPO. Defaults: tuned for CartPole-v1 from rl-zoo's settings (see module)."""
+    """Settings of TRPO. Defaults: tuned for CartPole-v1 from rl-zoo's settings (see module).
+    Checked when made: a bad value raises ``ValueError`` naming the field."""
 
     num_envs: int = 8  #: N sub-environments
     num_steps: int = 128  #: T steps per sub-environment per iteration (batch = N * T)
@@ -70,7 +70,7 @@ class Config:
     target_window: int = 20
     seed: int = 0
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         V.positive_int(self.num_envs, "num_envs")
         V.positive_int(self.num_steps, "num_steps")
         V.number(self.gamma, "gamma", low=0.0, high=1.0)
@@ -94,99 +94,85 @@ class Config:
         check_run_settings(self)
 
 
-@dataclass
-class History(OnPolicyHistory):
-    """What happened during training: the episode record and per-iteration logs of
-    :class:`pgbook.algos.ppo.OnPolicyHistory` (``loss`` is the negative surrogate at
-    theta_old, ``grad_norm`` the norm of g), plus per iteration: ``kl`` (exact mean KL of
-    the accepted step, 0 if rejected), ``improvement`` (L(theta_new) - L(theta_old)),
-    ``step_fraction`` (shrink^j of the accepted step, 0 if the line search failed) and
-    ``natural_grad_norm`` (|x|, x ~ F^{-1} g).
-    """
-
-    kl: list[float] = field(default_factory=list)
-    improvement: list[float] = field(default_factory=list)
-    step_fraction: list[float] = field(default_factory=list)
-    natural_grad_norm: list[float] = field(default_factory=list)
-
-
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
-    """Train a policy on ``env_id`` with TRPO; returns the :class:`History`. Seeded by
-    ``config.seed`` and deterministic on CPU, as :func:`pgbook.algos._common.run_trainer` says."""
-    return run_trainer(_train, env_id, config, Config, progress)
+    """Train a policy on ``env_id`` with TRPO; returns the :class:`pgbook.history.History` with
+    models ``policy`` and ``value`` and, per iteration, the logs ``env_steps``, ``loss`` (the
+    negative surrogate at theta_old), ``grad_norm`` (|g|), ``entropy``, ``value_loss``,
+    ``explained_variance``, ``kl`` (exact mean KL of the accepted step, 0 if rejected),
+    ``improvement`` (L(theta_new) - L(theta_old)), ``step_fraction`` (shrink^j of the accepted
+    step, 0 if the line search failed) and ``natural_grad_norm`` (|x|, x ~ F^{-1} g).
+    Seeded by ``config.seed`` and deterministic on CPU."""
+    config = checked_config(config, Config)
+    with training_run(config.seed, env_id, config.num_envs) as envs:
+        collector = Collector(envs, seed=config.seed)
+        policy = policy_for(envs.single_observation_space, envs.single_action_space,
+                            config.hidden)
+        value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
+        value_optimizer = torch.optim.Adam(value.parameters(), lr=config.value_lr, fused=True)
+        params = list(policy.parameters())
+        history = History(env_id, config, models={"policy": policy, "value": value})
+        steps = 0
+        bar = tqdm(total=config.total_steps, disable=not progress, desc=f"TRPO {env_id}")
+        while steps < config.total_steps:
+            # 1. Roll out pi_old; advantages by GAE, value targets, flatten (T, N) to one batch.
+            batch = collector.collect_steps(policy, config.num_steps, value)
+            history.add_batch_episodes(batch, steps)
+            steps += batch.env_steps
+            adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated,
+                      config.gamma, config.gae_lambda, next_values=batch.next_values)
+            returns = (adv + batch.values).flatten()
+            obs, actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
+            logp_old, v_old, adv = batch.logp.flatten(), batch.values.flatten(), adv.flatten()
+            if config.normalize_advantage:
+                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+            explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
 
+            # 2. The surrogate L and its gradient g at theta_old (= the policy gradient).
+            with torch.no_grad():
+                old_dist = policy.dist(obs)  # pi_old, a constant from here on
+            dist = policy.dist(obs)
+            surrogate = trpo(dist.log_prob(actions), logp_old, adv)
+            g = flat_grad(surrogate, params, retain_graph=True)
 
-def _train(env_id: str, envs, config: Config, progress: bool) -> History:
-    collector = Collector(envs, seed=config.seed)
-    policy = policy_for(envs.single_observation_space, envs.single_action_space, config.hidden)
-    value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
-    value_optimizer = torch.optim.Adam(value.parameters(), lr=config.value_lr, fused=True)
-    params = list(policy.parameters())
+            # 3-4. Natural gradient by CG on Fisher-vector products, scaled to the KL bound.
+            kl = kl_divergence(old_dist, dist).mean()
+            fvp = fisher_vector_product(kl, params, damping=config.cg_damping)
+            full_step, x = trust_region_step(g, fvp, config.max_kl, cg_iters=config.cg_iters)
 
-    history = History(env_id=env_id, config=config, policy=policy, value=value)
-    steps, start = 0, time.perf_counter()
-    bar = tqdm(total=config.total_steps, disable=not progress, desc=f"TRPO {env_id}")
-    while steps < config.total_steps:
-        # 1. Roll out pi_old; advantages by GAE, value targets, flatten (T, N) to one batch.
-        batch = collector.collect_steps(policy, config.num_steps, value)
-        history.record_episodes(batch, steps, time.perf_counter() - start)
-        steps += batch.env_steps
-        adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, None,
-                  config.gamma, config.gae_lambda, next_values=batch.next_values)
-        returns = (adv + batch.values).flatten()
-        obs, actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
-        logp_old, v_old, adv = batch.logp.flatten(), batch.values.flatten(), adv.flatten()
-        if config.normalize_advantage:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
+            # 5. Backtracking line search on the exact KL and the surrogate.
+            theta_old = parameters_to_vector(params).detach()
+            accepted, new_kl, gain = 0.0, 0.0, 0.0
+            with torch.no_grad():
+                fraction = 1.0
+                for _ in range(config.line_search_steps):
+                    vector_to_parameters(theta_old + fraction * full_step, params)
+                    trial = policy.dist(obs)
+                    trial_kl = kl_divergence(old_dist, trial).mean().item()
+                    trial_gain = (trpo(trial.log_prob(actions), logp_old, adv).item()
+                                  - surrogate.item())
+                    if trial_kl <= config.max_kl and trial_gain > 0:
+                        accepted, new_kl, gain = fraction, trial_kl, trial_gain
+                        break
+                    fraction *= config.line_search_shrink
+                else:
+                    vector_to_parameters(theta_old, params)  # no acceptable step: stay
 
-        # 2. The surrogate L and its gradient g at theta_old (= the policy gradient).
-        with torch.no_grad():
-            old_dist = policy.dist(obs)  # pi_old, a constant from here on
-        dist = policy.dist(obs)
-        surrogate = trpo(dist.log_prob(actions), logp_old, adv)
-        g = flat_grad(surrogate, params, retain_graph=True)
+            # 6. Fit the value function to the GAE targets.
+            for _ in range(config.value_epochs):
+                for idx in torch.randperm(len(returns)).split(config.value_minibatch_size):
+                    value_loss = (value(obs[idx]) - returns[idx]).pow(2).mean()
+                    value_optimizer.zero_grad()
+                    value_loss.backward()
+                    value_optimizer.step()
 
-        # 3-4. Natural gradient by CG on Fisher-vector products, scaled to the KL bound.
-        kl = kl_divergence(old_dist, dist).mean()
-        fvp = fisher_vector_product(kl, params, damping=config.cg_damping)
-        full_step, x = trust_region_step(g, fvp, config.max_kl, cg_iters=config.cg_iters)
-
-        # 5. Backtracking line search on the exact KL and the surrogate.
-        theta_old = parameters_to_vector(params).detach()
-        accepted, new_kl, gain = 0.0, 0.0, 0.0
-        with torch.no_grad():
-            fraction = 1.0
-            for _ in range(config.line_search_steps):
-                vector_to_parameters(theta_old + fraction * full_step, params)
-                trial = policy.dist(obs)
-                trial_kl = kl_divergence(old_dist, trial).mean().item()
-                trial_gain = trpo(trial.log_prob(actions), logp_old, adv).item() - surrogate.item()
-                if trial_kl <= config.max_kl and trial_gain > 0:
-                    accepted, new_kl, gain = fraction, trial_kl, trial_gain
-                    break
-                fraction *= config.line_search_shrink
-            else:
-                vector_to_parameters(theta_old, params)  # no acceptable step: stay
-
-        # 6. Fit the value function to the GAE targets.
-        for _ in range(config.value_epochs):
-            for idx in torch.randperm(len(returns)).split(config.value_minibatch_size):
-                value_loss = (value(obs[idx]) - returns[idx]).pow(2).mean()
-                value_optimizer.zero_grad()
-                value_loss.backward()
-                value_optimizer.step()
-
-        history.log_iteration(
-            steps, batch, time.perf_counter() - start, loss=-surrogate.item(),
-            grad_norm=g.norm().item(), entropy=old_dist.entropy().mean().item(),
-            value_loss=value_loss.item(), explained_variance=explained.item(), kl=new_kl,
-            improvement=gain, step_fraction=accepted, natural_grad_norm=x.norm().item())
-        bar.update(min(batch.env_steps, config.total_steps - bar.n))
-        bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
-        if history.target_reached(config.target, config.target_window):
-            break
-    bar.close()
-    history.wall_time = time.perf_counter() - start
-    return history
+            history.log(env_steps=steps, loss=-surrogate.item(), grad_norm=g.norm().item(),
+                        entropy=old_dist.entropy().mean().item(), value_loss=value_loss.item(),
+                        explained_variance=explained.item(), kl=new_kl, improvement=gain,
+                        step_fraction=accepted, natural_grad_norm=x.norm().item())
+            bar.update(min(batch.env_steps, config.total_steps - bar.n))
+            bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
+            if history.target_reached():
+                break
+        bar.close()
+        return history.finish(steps)

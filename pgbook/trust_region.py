@@ -1,5 +1,5 @@
-"""Natural-gradient machinery for TRPO (chapter 7): conjugate gradient, Fisher-vector
-products, and the step scaled to the trust region.
+"""The trust region of TRPO (chapter 7): conjugate gradient, Fisher-vector products, the step
+scaled to the KL bound, and the flat parameter vectors they work on.
 
 TRPO maximises the surrogate L(theta) = E_t[r_t(theta) A_t] subject to
 KL(pi_old || pi_theta) <= delta (section 1.8 of the source; Schulman et al. 2015). Expanding
@@ -20,13 +20,19 @@ grad KL (a Hessian-vector product, :func:`fisher_vector_product`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
 from . import _validate as V
 
-__all__ = ["conjugate_gradient", "fisher_vector_product", "flat_grad", "trust_region_step"]
+__all__ = [
+    "conjugate_gradient",
+    "fisher_vector_product",
+    "flat_grad",
+    "trust_region_step",
+    "unflatten",
+]
 
 
 def _check_params(params) -> list[torch.Tensor]:
@@ -49,6 +55,21 @@ def flat_grad(output: torch.Tensor, params: Sequence[torch.Tensor], *,
                                 retain_graph=retain_graph, allow_unused=True)
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
                       for g, p in zip(grads, params, strict=True)])
+
+
+def unflatten(flat: torch.Tensor, shapes: Mapping[str, torch.Size]) -> dict[str, torch.Tensor]:
+    """Cut a flat parameter vector back into named tensors of the given shapes, in order: the
+    inverse of concatenating ``p.reshape(-1)`` over ``module.named_parameters()``, for
+    ``torch.func.functional_call`` (chapters 7 and 10)."""
+    V.tensor(flat, "flat", ndim=1, finite=False)
+    if not isinstance(shapes, Mapping):
+        raise ValueError(f"shapes must be a mapping name -> shape, got {type(shapes).__name__}")
+    sizes = [torch.Size(shape).numel() for shape in shapes.values()]
+    if sum(sizes) != flat.numel():
+        raise ValueError(f"flat has {flat.numel()} entries, but shapes need {sum(sizes)}")
+    pieces = flat.split(sizes)
+    return {name: piece.reshape(shape)
+            for (name, shape), piece in zip(shapes.items(), pieces, strict=True)}
 
 
 def fisher_vector_product(kl: torch.Tensor, params: Sequence[torch.Tensor], *,
