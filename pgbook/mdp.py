@@ -28,7 +28,7 @@ import sympy as sp
 import torch
 
 from . import _validate as V
-from .symbolic import softmax
+from .symbolic import logit_symbols, softmax
 
 __all__ = ["SampledTrajectories", "TabularMDP", "TrajectoryTable"]
 
@@ -214,8 +214,6 @@ class TabularMDP:
 
     def theta_symbols(self, name: str = "theta") -> sp.Matrix:
         """Real symbols theta[s, a] for the logits of the tabular softmax policy."""
-        from .symbolic import logit_symbols
-
         return logit_symbols(self.n_states, self.n_actions, name)
 
     def random_theta(self, generator: torch.Generator | None = None,
@@ -347,6 +345,55 @@ class TabularMDP:
         surrogate = (weights[:, None] * self.action_log_probs(theta) * psi.detach()).sum()
         (grad,) = torch.autograd.grad(surrogate, theta)
         return grad
+
+    def per_trajectory_gradients(self, theta: torch.Tensor, psi: torch.Tensor,
+                                 trajectories: SampledTrajectories | None = None
+                                 ) -> torch.Tensor:
+        r"""The one-trajectory estimates g(tau) of the policy gradient, one per trajectory,
+        shape (N, S, A):
+
+            g(tau) = sum_{t=0}^{T-1} Psi_t grad_theta log pi_theta(a_t | s_t),
+
+        in the closed form of the tabular softmax score (chapter 1): grad_theta log
+        pi_theta(a|s) is e_a - pi_theta(.|s) in row s and zero in the other rows, so g(tau) adds
+        Psi_t (e_{a_t} - pi_theta(.|s_t)) into row s_t for every step t. No autograd.
+
+        ``trajectories``: None for every enumerated trajectory (:attr:`trajectories`, in its
+        order: then sum_i p(tau_i; theta) g(tau_i) is :meth:`expected_score_weighted`), or a
+        :class:`SampledTrajectories` batch (from :meth:`sample`; the mean of its g is the
+        estimate (0.7)). ``psi``: one weight per trajectory and step, shape (N, T), or (N,) for
+        the same weight at every step (e.g. R(tau)), used as given. Chapter 4 (the estimates
+        (0.7)-(0.8) and the exact covariance of g), chapter 5 (the exact variance left by each
+        baseline) and chapter 6 (bias and variance of GAE) use it.
+        """
+        theta = self._check_theta(theta)
+        if trajectories is None:
+            trajectories = self.trajectories
+        elif not isinstance(trajectories, SampledTrajectories):
+            raise ValueError(f"trajectories must be None (every enumerated trajectory) or a "
+                             f"SampledTrajectories, got {type(trajectories).__name__}")
+        states, actions = trajectories.states, trajectories.actions
+        n, S, A, T = actions.shape[0], self.n_states, self.n_actions, self.horizon
+        if (states.dtype != torch.long or actions.dtype != torch.long
+                or tuple(states.shape) != (n, T + 1) or tuple(actions.shape) != (n, T)):
+            raise ValueError(f"trajectories must hold int64 states of shape (N, {T + 1}) and "
+                             f"actions of shape (N, {T}), got {tuple(states.shape)} "
+                             f"{states.dtype} and {tuple(actions.shape)} {actions.dtype}")
+        if n and (states.min() < 0 or states.max() >= S or actions.min() < 0
+                  or actions.max() >= A):
+            raise ValueError(f"trajectories must hold states in 0..{S - 1} and actions in "
+                             f"0..{A - 1}")
+        V.tensor(psi, "psi", ndim=(1, 2))
+        if tuple(psi.shape) not in ((n,), (n, T)):
+            raise ValueError(f"psi must have shape ({n}, {T}) or ({n},), got "
+                             f"{tuple(psi.shape)}")
+        weights = psi[:, None].expand(n, T) if psi.dim() == 1 else psi
+        pi = self.policy(theta)
+        s_t = states[:, :-1]
+        score = torch.nn.functional.one_hot(actions, A).to(pi.dtype) - pi[s_t]  # (N, T, A)
+        terms = score * weights[..., None]
+        rows = s_t[..., None].expand(n, T, A)
+        return torch.zeros(n, S, A, dtype=terms.dtype).scatter_add_(1, rows, terms)
 
     # ------------------------------------------------------------------ Q, V, A (chapter 6)
     def _q_and_v(self, theta: torch.Tensor, alpha) -> tuple[torch.Tensor, torch.Tensor]:

@@ -73,21 +73,11 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        V.positive_int(self.num_envs, "num_envs")
-        V.positive_int(self.num_steps, "num_steps")
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
-        V.number(self.gae_lambda, "gae_lambda", low=0.0, high=1.0)
-        V.number(self.lr, "lr", low=0.0, low_open=True)
+        check_run_settings(self)  # the fields every trainer shares
         if self.optimizer not in ("adam", "rmsprop"):
             raise ValueError(f"optimizer must be 'adam' or 'rmsprop', got {self.optimizer!r}")
         V.number(self.vf_coef, "vf_coef", low=0.0)
         V.number(self.ent_coef, "ent_coef", low=0.0)
-        if self.max_grad_norm is not None:
-            V.number(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
-        if not isinstance(self.normalize_advantage, bool):
-            raise ValueError(f"normalize_advantage must be a bool, "
-                             f"got {self.normalize_advantage!r}")
-        check_run_settings(self)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,

@@ -73,27 +73,22 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        V.positive_int(self.num_envs, "num_envs")
-        V.positive_int(self.num_steps, "num_steps")
+        check_run_settings(self)  # the fields every trainer shares
         V.positive_int(self.epochs, "epochs")
         V.positive_int(self.minibatch_size, "minibatch_size")
         batch = self.num_envs * self.num_steps
         if batch % self.minibatch_size:
             raise ValueError(f"minibatch_size={self.minibatch_size} must divide the batch "
                              f"num_envs * num_steps = {batch}")
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
-        V.number(self.gae_lambda, "gae_lambda", low=0.0, high=1.0)
         V.number(self.clip_eps, "clip_eps", low=0.0, high=1.0, low_open=True, high_open=True)
-        V.number(self.lr, "lr", low=0.0, low_open=True)
         V.number(self.vf_coef, "vf_coef", low=0.0)
         V.number(self.ent_coef, "ent_coef", low=0.0)
-        for name in ("anneal_clip", "anneal_lr", "normalize_advantage"):
+        for name in ("anneal_clip", "anneal_lr"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        for name in ("clip_value", "max_grad_norm", "target_kl"):
+        for name in ("clip_value", "target_kl"):
             if getattr(self, name) is not None:
                 V.number(getattr(self, name), name, low=0.0, low_open=True)
-        check_run_settings(self)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,

@@ -73,6 +73,7 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_run_settings(self)  # the fields every trainer shares
         if self.weighting not in ("return", "reward_to_go", "discounted_reward_to_go"):
             raise ValueError("weighting must be 'return', 'reward_to_go' or "
                              f"'discounted_reward_to_go', got {self.weighting!r}")
@@ -81,15 +82,8 @@ class Config:
                              f"got {self.baseline!r}")
         if not isinstance(self.normalize, bool):
             raise ValueError(f"normalize must be a bool, got {self.normalize!r}")
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
-        V.number(self.lr, "lr", low=0.0, low_open=True)
-        V.number(self.value_lr, "value_lr", low=0.0, low_open=True)
         V.positive_int(self.value_epochs, "value_epochs")
-        V.positive_int(self.num_envs, "num_envs")
         V.positive_int(self.episodes_per_batch, "episodes_per_batch", minimum=self.num_envs)
-        if self.max_grad_norm is not None:
-            V.number(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
-        check_run_settings(self)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,

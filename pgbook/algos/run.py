@@ -22,14 +22,36 @@ from ..rollout import make_envs
 __all__ = ["check_replay_settings", "check_run_settings", "checked_config", "training_run"]
 
 
+#: fields that several trainers' configs share, checked wherever a config has them
+_POSITIVE_INTS = ("num_envs", "num_steps")
+_UNIT_INTERVAL = ("gamma", "gae_lambda")
+_STEP_SIZES = ("lr", "value_lr", "actor_lr", "critic_lr", "alpha_lr")
+_FLAGS = ("normalize_advantage",)
+
+
 def check_run_settings(config) -> None:
-    """The checks every trainer's ``Config.__post_init__`` shares: ``hidden`` (a non-empty tuple
-    of widths, if the config has one), ``total_steps``, ``target`` (optional),
-    ``target_window`` and ``seed``. Raises ``ValueError`` naming the field."""
+    """The checks every trainer's ``Config.__post_init__`` shares, each raising ``ValueError``
+    that names the field: ``total_steps``, ``target`` (optional), ``target_window`` and ``seed``
+    always; where the config has them, ``hidden`` (a non-empty tuple of widths), ``num_envs``
+    and ``num_steps`` (positive integers), ``gamma`` and ``gae_lambda`` (in [0, 1]), the step
+    sizes ``lr``, ``value_lr``, ``actor_lr``, ``critic_lr``, ``alpha_lr`` (> 0),
+    ``max_grad_norm`` (None or > 0) and ``normalize_advantage`` (a bool)."""
     hidden = getattr(config, "hidden", ())
     if hasattr(config, "hidden") and (not isinstance(hidden, tuple) or not hidden
                                       or not all(isinstance(h, int) and h > 0 for h in hidden)):
         raise ValueError(f"hidden must be a non-empty tuple of positive widths, got {hidden!r}")
+    present = [name for name in (*_POSITIVE_INTS, *_UNIT_INTERVAL, *_STEP_SIZES, *_FLAGS,
+                                 "max_grad_norm") if hasattr(config, name)]
+    for name in present:
+        value = getattr(config, name)
+        if name in _POSITIVE_INTS:
+            V.positive_int(value, name)
+        elif name in _UNIT_INTERVAL:
+            V.number(value, name, low=0.0, high=1.0)
+        elif name in _STEP_SIZES or (name == "max_grad_norm" and value is not None):
+            V.number(value, name, low=0.0, low_open=True)
+        elif name in _FLAGS and not isinstance(value, bool):
+            raise ValueError(f"{name} must be a bool, got {value!r}")
     V.positive_int(config.total_steps, "total_steps")
     if config.target is not None:
         V.number(config.target, "target")

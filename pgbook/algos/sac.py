@@ -70,17 +70,13 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_replay_settings(self)  # the fields every trainer shares
         if self.alpha is not None:
             V.number(self.alpha, "alpha", low=0.0)
         V.number(self.init_alpha, "init_alpha", low=0.0, low_open=True)
         if self.target_entropy is not None:
             V.number(self.target_entropy, "target_entropy")
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
         V.number(self.tau, "tau", low=0.0, high=1.0, low_open=True)
-        V.number(self.actor_lr, "actor_lr", low=0.0, low_open=True)
-        V.number(self.critic_lr, "critic_lr", low=0.0, low_open=True)
-        V.number(self.alpha_lr, "alpha_lr", low=0.0, low_open=True)
-        check_replay_settings(self)
 
 
 def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,

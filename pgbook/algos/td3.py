@@ -78,17 +78,14 @@ class Config:
         return cls(**{"twin": False, "target_noise": 0.0, "policy_delay": 1, **overrides})
 
     def __post_init__(self) -> None:
+        check_replay_settings(self)  # the fields every trainer shares
         if not isinstance(self.twin, bool):
             raise ValueError(f"twin must be a bool, got {self.twin!r}")
         V.number(self.target_noise, "target_noise", low=0.0)
         V.number(self.noise_clip, "noise_clip", low=0.0)
         V.positive_int(self.policy_delay, "policy_delay")
         V.number(self.explore_noise, "explore_noise", low=0.0)
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
         V.number(self.tau, "tau", low=0.0, high=1.0, low_open=True)
-        V.number(self.actor_lr, "actor_lr", low=0.0, low_open=True)
-        V.number(self.critic_lr, "critic_lr", low=0.0, low_open=True)
-        check_replay_settings(self)
 
 
 

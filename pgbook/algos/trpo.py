@@ -71,27 +71,19 @@ class Config:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        V.positive_int(self.num_envs, "num_envs")
-        V.positive_int(self.num_steps, "num_steps")
-        V.number(self.gamma, "gamma", low=0.0, high=1.0)
-        V.number(self.gae_lambda, "gae_lambda", low=0.0, high=1.0)
+        check_run_settings(self)  # the fields every trainer shares
         V.number(self.max_kl, "max_kl", low=0.0, low_open=True)
         V.positive_int(self.cg_iters, "cg_iters")
         V.number(self.cg_damping, "cg_damping", low=0.0)
         V.number(self.line_search_shrink, "line_search_shrink", low=0.0, high=1.0,
                  low_open=True, high_open=True)
         V.positive_int(self.line_search_steps, "line_search_steps")
-        if not isinstance(self.normalize_advantage, bool):
-            raise ValueError(f"normalize_advantage must be a bool, got "
-                             f"{self.normalize_advantage!r}")
-        V.number(self.value_lr, "value_lr", low=0.0, low_open=True)
         V.positive_int(self.value_epochs, "value_epochs")
         V.positive_int(self.value_minibatch_size, "value_minibatch_size")
         batch = self.num_envs * self.num_steps
         if batch % self.value_minibatch_size:
             raise ValueError(f"value_minibatch_size={self.value_minibatch_size} must divide the "
                              f"batch num_envs * num_steps = {batch}")
-        check_run_settings(self)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
