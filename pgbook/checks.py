@@ -221,7 +221,9 @@ def exact_log(values: torch.Tensor) -> torch.Tensor:
     ``torch.exp(exact_log(values)) == values`` holds exactly, entry by entry.
 
     For edge cases on a boundary: a log-ratio whose ratio is *exactly* 1 - eps or 1 + eps
-    (chapters 8 and 9). Raises ``ValueError`` for entries that are not positive and finite.
+    (chapters 8 and 9). Raises ``ValueError`` for entries that are not positive and finite,
+    and for an entry with no such log within 64 ulps of ``torch.log`` (exp is not onto the
+    floats: some values are hit by no log at all).
     """
     V.tensor(values, "values")
     if not bool((values > 0).all()):

@@ -16,7 +16,8 @@ policy is close to uniform (categorical) or to N(0, I) (Gaussian), gain 1 for va
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import gymnasium as gym
 import torch
@@ -35,7 +36,26 @@ from . import _validate as V
 
 __all__ = ["MLP", "CategoricalPolicy", "GaussianPolicy", "ValueNet", "policy_for",
            "DeterministicPolicy", "SquashedGaussianPolicy", "UniformPolicy", "QEnsemble",
-           "clip_to_box", "polyak_update"]
+           "clip_to_box", "default_dtype", "polyak_update"]
+
+
+@contextmanager
+def default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """Make ``dtype`` torch's default inside the block, and restore the previous default after.
+
+    The trainers build their networks in float32 (:func:`pgbook.algos.run.training_run`); a
+    chapter that works in float64 draws a network's initial weights the same way with
+    ``with default_dtype(torch.float32): net = ...`` and then casts it with ``net.double()``
+    (chapters 5 and 9).
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
@@ -294,7 +314,7 @@ class SquashedGaussianPolicy(nn.Module):
         """A reparameterised action a = c + h tanh(u), u = m + sigma * eps, eps ~ N(0, I), and
         its log pi(a|s); gradients flow through both into theta.
 
-        The same law and log-density as :meth:`dist` (``tests/test_squashed.py`` checks it),
+        The same law and log-density as :meth:`dist` (``tests/test_nets.py`` checks it),
         assembled from the same ``torch.distributions`` pieces: ``Normal.log_prob(u)`` minus
         ``TanhTransform.log_abs_det_jacobian`` (the stable form) minus sum_i log h_i. Building
         a ``TransformedDistribution`` costs more than the small networks themselves, and SAC

@@ -1,3 +1,6 @@
+"""pgbook.checks: autograd against closed forms, value comparisons, finite differences,
+confidence intervals and their coverage, exact_log."""
+
 import pytest
 import torch
 
@@ -73,3 +76,34 @@ def test_covers_detects_a_biased_estimate():
         checks.covers(s, torch.zeros(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="level"):
         checks.confidence_interval(s, 1.0)
+
+
+def test_exact_log_inverts_exp_bit_for_bit(gen):
+    r = torch.tensor([0.8, 1.2, 0.5, 1.0, 1.5, 0.9, 1.1, 1.999], dtype=torch.float64)
+    out = checks.exact_log(r)
+    assert out.dtype == r.dtype and out.shape == r.shape
+    assert torch.equal(torch.exp(out), r)
+    assert torch.allclose(out, torch.log(r), rtol=0, atol=1e-12)  # a few ulps from log at most
+    many = torch.rand(3, 400, dtype=torch.float64, generator=gen) * 1.5 + 0.5  # ratios
+    assert torch.equal(torch.exp(checks.exact_log(many)), many)
+    single = torch.rand(2000, generator=gen) * 1.5 + 0.5
+    assert torch.equal(torch.exp(checks.exact_log(single)), single)
+    assert not torch.equal(torch.exp(torch.log(single)), single)  # torch.log alone misses some
+
+
+def test_exact_log_leaves_its_input_alone_and_validates():
+    r = torch.tensor([0.8, 1.2], dtype=torch.float64)
+    before = r.clone()
+    checks.exact_log(r)
+    assert torch.equal(r, before)
+    with pytest.raises(ValueError, match="values must be positive"):
+        checks.exact_log(torch.tensor([1.0, 0.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="values must be positive"):
+        checks.exact_log(torch.tensor([-1.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-finite"):
+        checks.exact_log(torch.tensor([float("inf")], dtype=torch.float64))
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        checks.exact_log([0.8, 1.2])
+    # far from 1, float64 exp skips most values: there is no exact log to find
+    with pytest.raises(ValueError, match="within 64 ulps"):
+        checks.exact_log(torch.tensor([1e-300], dtype=torch.float64))

@@ -19,17 +19,18 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pgbook"
 RANKS = {
     "_validate": 0, "__init__": 0,
     "symbolic": 1,
-    "mdp": 2,
-    "checks": 3, "returns": 3,
-    "objectives": 4,
-    "grpo_objectives": 5,
-    "nets": 6, "rollout": 6, "tasks": 6, "trust_region": 6, "history": 6,
-    "replay": 7,  # stores rollout batches
-    "plot": 8,  # learning curves read a History
-    "algos.run": 9,
-    "algos": 10,  # every trainer, pgbook.algos.<name>
-    "table": 11,  # the gradient table, every module of pgbook.table
-    "chapter": 12,  # the first call of every chapter
+    "mdp_exact": 2,  # exact rationals and the SymPy twins TabularMDP inherits
+    "mdp": 3,
+    "checks": 4, "returns": 4,
+    "objectives": 5,
+    "grpo_objectives": 6,
+    "nets": 7, "rollout": 7, "tasks": 7, "trust_region": 7, "history": 7,
+    "replay": 8,  # stores rollout batches
+    "plot": 9,  # learning curves read a History
+    "algos.run": 10,
+    "algos": 11,  # every trainer, pgbook.algos.<name>
+    "table": 12,  # the gradient table, every module of pgbook.table
+    "chapter": 13,  # the first call of every chapter
 }
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 100

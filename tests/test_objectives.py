@@ -1,19 +1,39 @@
+"""pgbook.objectives: the policy-gradient surrogate, the actor-critic and A2C weights (chapter 6),
+the ratio, TRPO, PPO-Clip and PPO-Penalty (chapters 7-8) with their score weights, the k3
+estimator of the KL and the KL weights (chapter 9), DPG (chapter 10) and SAC's policy objective
+(chapter 11)."""
+
 import math
 
 import pytest
 import torch
+from torch.distributions import Categorical, kl_divergence
 
+from pgbook.checks import exact_log
 from pgbook.objectives import (
+    a2c,
+    a2c_weight,
+    actor_critic,
+    actor_critic_weight,
     adapt_kl_beta,
+    dpg,
+    dpg_gradient,
+    kl_k3,
+    kl_k3_weight,
+    kl_weight,
     not_clip,
     policy_gradient_surrogate,
     ppo_clip,
     ppo_clip_weight,
     ppo_penalty,
     ratio,
+    sac_policy,
+    sac_policy_weight,
     trpo,
     trpo_weight,
 )
+
+D = torch.float64
 
 
 def test_surrogate_gradient_is_score_times_weight(gen):
@@ -63,16 +83,8 @@ A6 = torch.tensor([1.0, 1.0, 1.0, -1.0, -1.0, -1.0], dtype=D)
 
 def _logp_for(r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """logp, logp_old with exp(logp - logp_old) == r to the last bit (logp_old = 0)."""
-    logp = torch.log(r)
-    for i in range(len(r)):  # nudge by ulps until exp reproduces r exactly
-        x = logp[i].clone()
-        for _ in range(8):
-            if torch.exp(x) == r[i]:
-                break
-            x = torch.nextafter(x, torch.tensor(math.inf if torch.exp(x) < r[i] else -math.inf,
-                                                dtype=D))
-        assert torch.exp(x) == r[i], f"no exact log for {r[i].item()}"
-        logp[i] = x
+    logp = exact_log(r)
+    assert torch.equal(torch.exp(logp), r)
     return logp, torch.zeros_like(r)
 
 
@@ -224,3 +236,170 @@ Z3 = torch.zeros(3, dtype=D)
 def test_objectives_validate(fn, args, match):
     with pytest.raises(ValueError, match=match):
         fn(*args)
+
+
+# ---- the k3 estimator of KL(pi_theta || pi_ref) (chapter 9) ---------------------------------
+
+def test_kl_k3_hand_values():
+    logp = torch.tensor([math.log(0.5), math.log(0.2), math.log(0.3)], dtype=D)
+    logp_ref = torch.tensor([math.log(0.25), math.log(0.2), math.log(0.6)], dtype=D)
+    expected = torch.tensor([0.5 - math.log(0.5) - 1, 0.0, 2 - math.log(2) - 1], dtype=D)
+    assert torch.allclose(kl_k3(logp, logp_ref), expected, atol=1e-15)
+
+
+def test_kl_k3_nonnegative_and_ref_detached(gen):
+    logp = torch.randn(100, dtype=D, generator=gen).requires_grad_(True)
+    logp_ref = torch.randn(100, dtype=D, generator=gen).requires_grad_(True)
+    k = kl_k3(logp, logp_ref)
+    assert bool((k >= 0).all())
+    k.sum().backward()
+    assert logp_ref.grad is None
+    rho = torch.exp(logp_ref.detach() - logp.detach())
+    assert torch.allclose(logp.grad, 1 - rho, atol=1e-13)
+
+
+def _random_categoricals(gen, n=6, batch=40):
+    z = torch.randn(batch, n, dtype=D, generator=gen) * 1.5
+    z_ref = torch.randn(batch, n, dtype=D, generator=gen) * 1.5
+    return z, z_ref
+
+
+def test_k3_mean_is_kl_theta_ref_exactly(gen):
+    z, z_ref = _random_categoricals(gen)
+    logp, logp_ref = torch.log_softmax(z, -1), torch.log_softmax(z_ref, -1)
+    expected_k3 = (logp.exp() * kl_k3(logp, logp_ref)).sum(-1)
+    kl = kl_divergence(Categorical(logits=z), Categorical(logits=z_ref))
+    assert torch.allclose(expected_k3, kl, atol=1e-12)
+
+
+def test_k3_gradient_as_implemented_is_grad_of_reverse_kl(gen):
+    """E_{o~pi_theta}[grad k3(o)] with o fixed equals grad KL(pi_ref || pi_theta), and not
+    grad KL(pi_theta || pi_ref)."""
+    z, z_ref = _random_categoricals(gen)
+    z = z.requires_grad_(True)
+    logp, logp_ref = torch.log_softmax(z, -1), torch.log_softmax(z_ref, -1)
+    probs = logp.exp().detach()  # the sampling distribution is not differentiated
+    (g_k3,) = torch.autograd.grad((probs * kl_k3(logp, logp_ref)).sum(), z)
+    ref = Categorical(logits=z_ref)
+    (g_rev,) = torch.autograd.grad(kl_divergence(ref, Categorical(logits=z)).sum(), z)
+    (g_fwd,) = torch.autograd.grad(kl_divergence(Categorical(logits=z), ref).sum(), z)
+    assert torch.allclose(g_k3, g_rev, atol=1e-12)
+    assert torch.allclose(g_k3, probs - torch.softmax(z_ref, -1), atol=1e-12)
+    assert (g_k3 - g_fwd).abs().max() > 0.05
+
+
+def test_kl_k3_bad_input():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        kl_k3(torch.zeros(3, dtype=D), torch.zeros(4, dtype=D))
+    with pytest.raises(ValueError, match="non-finite"):
+        kl_k3(torch.zeros(3, dtype=D), torch.full((3,), float("nan"), dtype=D))
+    with pytest.raises(ValueError, match="must not be empty"):
+        kl_k3(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D))
+
+
+# ---- actor-critic and A2C weights ---------------------------------------------------------------
+
+def test_actor_critic_weight_hand_values():
+    q = torch.tensor([[1.0, 2.0, 4.0]], dtype=D)
+    assert torch.equal(actor_critic_weight(q), q)
+    assert torch.allclose(actor_critic_weight(q, gamma=0.5), torch.tensor([[1.0, 1, 1]], dtype=D))
+    assert torch.equal(a2c_weight(q, gamma=0.5), actor_critic_weight(q, gamma=0.5))
+
+
+def test_actor_critic_surrogate_gradient(gen):
+    logits = torch.randn(4, 3, 2, dtype=D, generator=gen, requires_grad=True)
+    actions = torch.randint(0, 2, (4, 3), generator=gen)
+    logp = torch.log_softmax(logits, -1).gather(-1, actions[..., None])[..., 0]
+    q = torch.randn(4, 3, dtype=D, generator=gen)
+    (g,) = torch.autograd.grad(actor_critic(logp, q, gamma=0.9), logits)
+    score = torch.nn.functional.one_hot(actions, 2).double() - torch.softmax(logits.detach(), -1)
+    psi = q * 0.9 ** torch.arange(3, dtype=D)
+    assert torch.allclose(g, score * psi[..., None] / 4, atol=1e-14)
+    assert a2c(logp, q).item() == pytest.approx(actor_critic(logp, q).item())
+
+
+@pytest.mark.parametrize("q, gamma, match", [
+    (torch.zeros(3, dtype=D), None, "2 dimension"),
+    (torch.zeros(2, 3, dtype=D), 1.5, "gamma must be <= 1"),
+    (torch.zeros(0, 3, dtype=D), None, "must not be empty"),
+])
+def test_actor_critic_weight_validates(q, gamma, match):
+    with pytest.raises(ValueError, match=match):
+        actor_critic_weight(q, gamma=gamma)
+
+
+# ---- SAC's policy objective ------------------------------------------------------------------
+
+def test_sac_policy_and_its_weight():
+    q = torch.tensor([1.0, 3.0], dtype=D)
+    logp = torch.tensor([-1.0, -2.0], dtype=D)
+    assert sac_policy(q, logp, 0.5).item() == pytest.approx((1.5 + 4.0) / 2)
+    w = torch.tensor([0.25, 0.75], dtype=D)
+    assert sac_policy(q, logp, 0.5, weights=w).item() == pytest.approx(0.25 * 1.5 + 0.75 * 4.0)
+    psi = sac_policy_weight(q, logp, 0.5, baseline=torch.tensor(1.0, dtype=D))
+    assert torch.equal(psi, torch.tensor([0.5, 3.0], dtype=D))
+    with pytest.raises(ValueError, match="sum to 1"):
+        sac_policy(q, logp, 0.5, weights=torch.tensor([0.5, 0.6], dtype=D))
+    with pytest.raises(ValueError, match="alpha must be >= 0"):
+        sac_policy_weight(q, logp, -0.1)
+    with pytest.raises(ValueError, match="broadcast"):
+        sac_policy_weight(q, logp, 0.1, baseline=torch.zeros(3, dtype=D))
+
+
+# ---- KL weights ---------------------------------------------------------------------------------
+
+def test_kl_weights_hand_values():
+    logp = torch.log(torch.tensor([0.5, 0.25], dtype=D))
+    logp_ref = torch.log(torch.tensor([0.25, 0.5], dtype=D))
+    assert torch.allclose(kl_k3_weight(logp, logp_ref), torch.tensor([0.5, -1.0], dtype=D))
+    assert torch.allclose(kl_weight(logp, logp_ref),
+                          torch.tensor([math.log(2), -math.log(2)], dtype=D))
+    assert torch.equal(kl_k3_weight(logp, logp), torch.zeros(2, dtype=D))
+
+
+def test_k3_gradient_is_the_reverse_kl_gradient(gen):
+    z = torch.randn(6, dtype=D, generator=gen, requires_grad=True)
+    z_ref = torch.randn(6, dtype=D, generator=gen)
+    pi = torch.softmax(z.detach(), -1)
+    score = torch.eye(6, dtype=D) - pi
+    psi = kl_k3_weight(torch.log(pi), torch.log_softmax(z_ref, -1))
+    (g_rev,) = torch.autograd.grad(kl_divergence(Categorical(logits=z_ref),
+                                                 Categorical(logits=z)), z)
+    (g_fwd,) = torch.autograd.grad(kl_divergence(Categorical(logits=z),
+                                                 Categorical(logits=z_ref)), z)
+    assert torch.allclose((pi * psi) @ score, g_rev, atol=1e-14)
+    assert not torch.allclose((pi * psi) @ score, g_fwd, atol=1e-3)
+
+
+def test_kl_weights_validate():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        kl_weight(torch.zeros(2, dtype=D), torch.zeros(3, dtype=D))
+    with pytest.raises(ValueError, match="must not be empty"):
+        kl_k3_weight(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D))
+
+
+# ---- DPG ---------------------------------------------------------------------------------------
+
+def test_dpg_gradient_hand_example():
+    # mu_theta(s) = theta_0 + theta_1 s (m = 1, d = 2), Q(s, a) = -(a - 2)^2 at s = 3, theta = 0:
+    # grad_theta mu = (1, 3), grad_a Q = -2 (0 - 2) = 4, so the DPG is (4, 12).
+    jac = torch.tensor([[[1.0, 3.0]]], dtype=D)
+    grad_a = torch.tensor([[4.0]], dtype=D)
+    assert torch.equal(dpg_gradient(jac, grad_a), torch.tensor([4.0, 12.0], dtype=D))
+    theta = torch.zeros(2, dtype=D, requires_grad=True)
+    states = torch.tensor([[3.0]], dtype=D)
+    actions = (theta[0] + theta[1] * states[:, :1])
+    J = dpg(lambda s, a: -(a[:, 0] - 2) ** 2, states, actions)
+    (g,) = torch.autograd.grad(J, theta)
+    assert torch.equal(g, torch.tensor([4.0, 12.0], dtype=D))
+
+
+def test_dpg_validates():
+    with pytest.raises(ValueError, match="callable"):
+        dpg(None, torch.zeros(2, 1, dtype=D), torch.zeros(2, 1, dtype=D))
+    with pytest.raises(ValueError, match="same number"):
+        dpg(lambda s, a: a[:, 0], torch.zeros(2, 1, dtype=D), torch.zeros(3, 1, dtype=D))
+    with pytest.raises(ValueError, match="shape \\(2,\\)"):
+        dpg(lambda s, a: a, torch.zeros(2, 1, dtype=D), torch.zeros(2, 1, dtype=D))
+    with pytest.raises(ValueError, match="must be \\(B, m, d\\)"):
+        dpg_gradient(torch.zeros(2, 1, 3, dtype=D), torch.zeros(2, 2, dtype=D))

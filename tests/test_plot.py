@@ -1,10 +1,18 @@
-"""pgbook.plot: figures keep displaying in a notebook after a pgbook figure (a real kernel)."""
+"""pgbook.plot: learning curves of several runs on a common grid, objective curves, and figures
+that keep displaying in a notebook after a pgbook figure (a real kernel)."""
 
+import matplotlib
+import matplotlib.pyplot as plt
 import nbformat
+import numpy as np
 import pytest
 from nbclient import NotebookClient
 
 from pgbook import plot
+from pgbook.history import History, trailing_means
+from pgbook.plot import learning_curve
+
+matplotlib.use("Agg")
 
 
 def test_every_figure_of_a_notebook_is_displayed():
@@ -27,3 +35,53 @@ def test_objective_curves_validates():
         plot.objective_curves({})
     with pytest.raises(ValueError, match="is empty"):
         plot.objective_curves({"x": []})
+
+
+def fake_history(seed, n=60, step=100):
+    rng = np.random.default_rng(seed)
+    returns = list(np.linspace(20, 200, n) + rng.normal(0, 10, n))
+    return History(episode_returns=returns, episode_steps=[step * (i + 1) for i in range(n)],
+                   episode_times=[0.01 * (i + 1) for i in range(n)])
+
+
+def test_learning_curve_groups_seeds_on_a_common_grid():
+    groups = {"a": [fake_history(0), fake_history(1, n=40)], "b": fake_history(2, step=50)}
+    fig = learning_curve(groups, target=195, window=5, band="std")
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"a (2 runs)", "b", "target 195"}
+    x, y = lines["a (2 runs)"].get_data()
+    assert x[0] == 100 and x[-1] == 6000  # "hold": to the end of the longest run
+    # at the end: the mean of run 0's last 5-episode mean and run 1's held final value
+    finals = [np.mean(h.episode_returns[-5:]) for h in groups["a"]]
+    assert y[-1] == pytest.approx(np.mean(finals))
+    assert len(ax.collections) == 1  # one band, for the group with several runs
+    cut = learning_curve(groups["a"], extend="cut", x="seconds")
+    assert cut.axes[0].get_lines()[0].get_data()[0][-1] == pytest.approx(0.4)
+    assert cut.axes[0].get_xlabel() == "wall time (s)"
+    plt.close("all")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"histories": {}}, "empty"), ({"histories": {"a": []}}, "no histories"),
+    ({"histories": [object()]}, "History"), ({"window": 0}, "window"),
+    ({"band": "iqr"}, "band"), ({"x": "episodes"}, "x must be"), ({"extend": "pad"}, "extend"),
+    ({"num_points": 1}, "num_points"), ({"target": float("nan")}, "target"),
+    ({"histories": History()}, "no finished episodes"),
+    ({"histories": History(episode_returns=[1.0], episode_steps=[])}, "episode steps"),
+])
+def test_learning_curve_bad_input(kwargs, match):
+    args = {"histories": fake_history(0), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        learning_curve(**args)
+
+
+def test_learning_curve_of_one_run_is_its_partial_trailing_mean():
+    h = fake_history(3, n=30)
+    fig = learning_curve(h, window=7)
+    x, y = fig.axes[0].get_lines()[0].get_data()
+    assert x[0] == 100 and x[-1] == 3000 and fig.axes[0].get_xlabel() == "env steps"
+    # on the episodes' own steps the curve is trailing_means(..., partial=True)
+    on_grid = np.interp(h.episode_steps, x, y)
+    assert np.allclose(on_grid, trailing_means(h.episode_returns, 7, partial=True), atol=1e-9)
+    plt.close("all")

@@ -1,3 +1,6 @@
+"""pgbook.replay: the ring buffer of the off-policy trainers (chapters 10-11), uniform sampling,
+and time-limit states kept as non-terminal."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,3 +1,6 @@
+"""pgbook.rollout: every row of a time-major batch is a real transition across autoresets,
+episode records, whole-episode quotas, values and log-probabilities, seeding."""
+
 import gymnasium as gym
 import numpy as np
 import pytest

@@ -1,3 +1,5 @@
+"""pgbook.seed_everything (pgbook/__init__.py): one seed for random, NumPy and torch."""
+
 import random
 
 import numpy as np

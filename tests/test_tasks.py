@@ -1,3 +1,6 @@
+"""pgbook.tasks: the digit-reversal task of the GRPO chapter (rewards, held-out split, bad
+input) and its tiny language model (sampling, teacher forcing, warm-up)."""
+
 import pytest
 import torch
 

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import torch
 
 from .. import _validate as V
+from ..nets import default_dtype
 from ..rollout import make_envs
 
 __all__ = ["check_replay_settings", "check_run_settings", "checked_config", "training_run"]
@@ -92,15 +93,10 @@ def training_run(seed: int, env_id: str | None = None, num_envs: int = 1) -> Ite
     """
     V.positive_int(seed, "seed", minimum=0)
     envs = None if env_id is None else make_envs(env_id, num_envs)
-    previous = torch.get_default_dtype()
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), default_dtype(torch.float32):
             torch.manual_seed(seed)
-            torch.set_default_dtype(torch.float32)
-            try:
-                yield envs
-            finally:
-                torch.set_default_dtype(previous)
+            yield envs
     finally:
         if envs is not None:
             envs.close()

@@ -1,12 +1,18 @@
-"""Conjugate gradient, Fisher-vector products and the TRPO trainer (chapter 7)."""
+"""pgbook.trust_region (chapter 7): conjugate gradient, Fisher-vector products (the Hessian of
+the KL is the Fisher matrix), the step scaled to the KL bound, flat gradients and unflatten."""
 
 import pytest
 import torch
 from torch.distributions import kl_divergence
 
-from pgbook.algos import trpo
-from pgbook.cg import conjugate_gradient, fisher_vector_product, flat_grad, trust_region_step
-from pgbook.nets import CategoricalPolicy
+from pgbook.nets import CategoricalPolicy, ValueNet
+from pgbook.trust_region import (
+    conjugate_gradient,
+    fisher_vector_product,
+    flat_grad,
+    trust_region_step,
+    unflatten,
+)
 
 D = torch.float64
 
@@ -107,34 +113,29 @@ def test_flat_grad_validates():
     assert torch.equal(flat_grad(p.sum(), [p, unused]), torch.tensor([1.0, 1.0, 0, 0, 0]))
 
 
-def test_trpo_config_validates():
-    with pytest.raises(ValueError, match="value_minibatch_size=300 must divide"):
-        trpo.Config(value_minibatch_size=300).validate()
-    with pytest.raises(ValueError, match="max_kl must be >"):
-        trpo.Config(max_kl=0.0).validate()
-    with pytest.raises(ValueError, match="line_search_shrink must be <"):
-        trpo.Config(line_search_shrink=1.0).validate()
-    with pytest.raises(ValueError, match="config must be a trpo.Config"):
-        trpo.train("CartPole-v1", config=object(), progress=False)
+def test_unflatten_inverts_the_flat_vector_for_functional_call(gen):
+    net = ValueNet(3, hidden=(4, 5)).double()
+    shapes = {name: p.shape for name, p in net.named_parameters()}
+    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    pieces = unflatten(flat, shapes)
+    assert list(pieces) == list(shapes)  # same names, same order
+    for name, p in net.named_parameters():
+        assert torch.equal(pieces[name], p.detach())
+    # a perturbed flat vector evaluates the network at those parameters
+    obs = torch.randn(7, 3, dtype=D, generator=gen)
+    shifted = flat + 0.1 * torch.randn(flat.shape, dtype=D, generator=gen)
+    out = torch.func.functional_call(net, unflatten(shifted, shapes), (obs,))
+    torch.nn.utils.vector_to_parameters(shifted, net.parameters())
+    assert torch.equal(out, net(obs))
 
 
-SMOKE = dict(num_envs=4, num_steps=128, total_steps=6 * 512, value_epochs=5,
-             value_minibatch_size=256)
-
-
-def test_trpo_smoke_improves_and_respects_the_trust_region():
-    h = trpo.train("CartPole-v1", trpo.Config(seed=0, **SMOKE), progress=False)
-    assert len(h.env_steps) == 6 and h.env_steps[-1] == 6 * 512
-    assert all(0 <= kl <= h.config.max_kl for kl in h.kl)
-    assert all(f > 0 for f in h.step_fraction)  # the line search accepted a step every time
-    assert all(g > 0 for g in h.improvement)
-    early, late = h.episode_returns[:10], h.episode_returns[-10:]
-    assert sum(late) / 10 > 1.5 * sum(early) / 10, (early, late)
-
-
-def test_trpo_is_deterministic():
-    config = trpo.Config(seed=3, **{**SMOKE, "total_steps": 1024})
-    h1 = trpo.train("CartPole-v1", config, progress=False)
-    h2 = trpo.train("CartPole-v1", config, progress=False)
-    assert h1.episode_returns == h2.episode_returns and h1.kl == h2.kl
-    assert h1.loss == h2.loss
+def test_unflatten_by_hand_and_bad_input():
+    pieces = unflatten(torch.arange(7.0), {"a": (2, 2), "b": torch.Size([3])})
+    assert pieces["a"].tolist() == [[0.0, 1.0], [2.0, 3.0]] and pieces["b"].tolist() == [4, 5, 6]
+    assert unflatten(torch.zeros(1), {"scalar": ()})["scalar"].shape == ()
+    with pytest.raises(ValueError, match="flat has 7 entries, but shapes need 8"):
+        unflatten(torch.arange(7.0), {"a": (2, 2), "b": (4,)})
+    with pytest.raises(ValueError, match="shapes must be a mapping"):
+        unflatten(torch.arange(4.0), [(2, 2)])
+    with pytest.raises(ValueError, match="flat must have 1"):
+        unflatten(torch.zeros(2, 2), {"a": (2, 2)})
