@@ -44,7 +44,7 @@ from ..replay import ReplayBuffer
 from ..rollout import Collector
 from .run import check_replay_settings, checked_config, training_run
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "actor_loss", "temperature_loss", "train"]
 
 
 @dataclass
@@ -77,6 +77,42 @@ class Config:
         if self.target_entropy is not None:
             V.number(self.target_entropy, "target_entropy")
         V.number(self.tau, "tau", low=0.0, high=1.0, low_open=True)
+
+
+def actor_loss(logp: torch.Tensor, q: torch.Tensor, alpha: float) -> torch.Tensor:
+    r"""SAC's actor loss on a mini-batch, the sample mean of (eq-11-jpi) of chapter 11:
+
+        J_pi = (1/N) sum_n [ alpha log pi_phi(a_n|s_n) - Q(s_n, a_n) ],
+
+    with ``logp`` (N,) = log pi_phi(a_n|s_n) and ``q`` (N,) = min_j Q_j(s_n, a_n) at
+    reparameterised actions a_n (autograd then gives the gradient (eq-11-rp)); ``alpha`` >= 0
+    is the temperature. The source's weight Q - V has no ``alpha log pi`` term: its expected
+    gradient is that of ``-q.mean()`` alone (chapter 11, "In the source").
+    """
+    V.tensor(logp, "logp", ndim=1)
+    V.tensor(q, "q", ndim=1)
+    V.same_shape(logp=logp, q=q)
+    alpha = V.number(alpha, "alpha", low=0.0)
+    return (alpha * logp - q).mean()
+
+
+def temperature_loss(log_alpha: torch.Tensor, logp: torch.Tensor,
+                     target_entropy: float) -> torch.Tensor:
+    r"""The temperature's loss, the sample mean of (eq-11-alpha) of chapter 11, in beta = log alpha:
+
+        J(beta) = -(1/N) sum_n e^beta (log pi(a_n|s_n) + H_target),
+        dJ/dbeta = e^beta (H_hat - H_target),  H_hat = -(1/N) sum_n log pi(a_n|s_n),
+
+    so a descent step lowers alpha while the estimated entropy H_hat exceeds the target and
+    raises it while H_hat is below. ``log_alpha`` is a 0-dim tensor (the trained parameter);
+    ``logp`` (N,) is treated as a constant (detached here).
+    """
+    V.tensor(log_alpha, "log_alpha", ndim=0)
+    V.tensor(logp, "logp", ndim=1)
+    if logp.numel() == 0:
+        raise ValueError("logp must hold at least one log-probability")
+    target_entropy = V.number(target_entropy, "target_entropy")
+    return -(log_alpha.exp() * (logp.detach() + target_entropy)).mean()
 
 
 def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
@@ -137,22 +173,22 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
                 #    a = c + h tanh(m + sigma eps): autograd flows through the sample into Q.
                 action, logp = policy.sample(data.obs)
                 q_pi = critic(data.obs, action).min(0).values
-                actor_loss = (alpha * logp - q_pi).mean()
+                loss_pi = actor_loss(logp, q_pi, alpha)
                 actor_opt.zero_grad()
-                actor_loss.backward()
+                loss_pi.backward()
                 actor_opt.step()
 
                 # 4. Temperature: J(alpha) = E[-alpha (log pi + H_target)], a step on log alpha.
                 if auto:
-                    alpha_loss = -(log_alpha.exp() * (logp.detach() + target_entropy)).mean()
+                    loss_alpha = temperature_loss(log_alpha, logp, target_entropy)
                     alpha_opt.zero_grad()
-                    alpha_loss.backward()
+                    loss_alpha.backward()
                     alpha_opt.step()
                     alpha = log_alpha.exp().item()
 
                 # 5. Target critics follow slowly: w' <- (1 - tau) w' + tau w.
                 polyak_update(critic_target, critic, config.tau)
-                stats.update(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
+                stats.update(critic_loss=critic_loss.item(), actor_loss=loss_pi.item(),
                              alpha=alpha, entropy=-logp.mean().item(),
                              updates=stats["updates"] + 1,
                              actor_updates=stats["actor_updates"] + 1)

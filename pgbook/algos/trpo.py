@@ -10,6 +10,8 @@ Each iteration collects T steps from N sub-environments with pi_old and solves, 
 3. x ~ F^{-1} g by conjugate gradient with Fisher-vector products (the Hessian of KL-bar at
    theta_old is the Fisher matrix F; it is never formed), :mod:`pgbook.trust_region`.
 4. The full step s = sqrt(2 delta / x^T F x) x reaches the quadratic model's KL bound.
+   (``direction="plain"`` uses x = g instead: the plain gradient scaled to the same quadratic
+   KL, a control that shows what the natural gradient adds, chapter 7.)
 5. Backtracking line search: try theta_old + shrink^j s for j = 0, 1, ..., and accept the
    first point whose *exact* KL-bar <= delta and whose surrogate improved, L > L(theta_old);
    if none does, keep theta_old.
@@ -28,6 +30,7 @@ about 69k to about 32k. Read top to bottom: ``Config``, then ``train``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch.distributions import kl_divergence
@@ -60,6 +63,9 @@ class Config:
     cg_damping: float = 1e-3  #: F + damping * I, for a stable CG
     line_search_shrink: float = 0.8  #: backtracking factor in (0, 1)
     line_search_steps: int = 10  #: at most this many step sizes 1, shrink, shrink^2, ...
+    #: "natural": x ~ F^{-1} g by CG (TRPO); "plain": x = g, the policy gradient itself, scaled
+    #: to the same quadratic KL and line-searched the same way (a control, chapter 7)
+    direction: Literal["natural", "plain"] = "natural"
     normalize_advantage: bool = True  #: standardise A_t over the batch
     value_lr: float = 3e-3  #: Adam step size of the value function
     value_epochs: int = 20  #: passes over the batch when fitting V_phi
@@ -78,6 +84,8 @@ class Config:
         V.number(self.line_search_shrink, "line_search_shrink", low=0.0, high=1.0,
                  low_open=True, high_open=True)
         V.positive_int(self.line_search_steps, "line_search_steps")
+        if self.direction not in ("natural", "plain"):
+            raise ValueError(f"direction must be 'natural' or 'plain', got {self.direction!r}")
         V.positive_int(self.value_epochs, "value_epochs")
         V.positive_int(self.value_minibatch_size, "value_minibatch_size")
         batch = self.num_envs * self.num_steps
@@ -93,7 +101,8 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
     negative surrogate at theta_old), ``grad_norm`` (|g|), ``entropy``, ``value_loss``,
     ``explained_variance``, ``kl`` (exact mean KL of the accepted step, 0 if rejected),
     ``improvement`` (L(theta_new) - L(theta_old)), ``step_fraction`` (shrink^j of the accepted
-    step, 0 if the line search failed) and ``natural_grad_norm`` (|x|, x ~ F^{-1} g).
+    step, 0 if the line search failed) and ``natural_grad_norm`` (|x|, x ~ F^{-1} g; x = g for
+    ``direction="plain"``).
     Seeded by ``config.seed`` and deterministic on CPU."""
     config = checked_config(config, Config)
     with training_run(config.seed, env_id, config.num_envs) as envs:
@@ -130,7 +139,11 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
             # 3-4. Natural gradient by CG on Fisher-vector products, scaled to the KL bound.
             kl = kl_divergence(old_dist, dist).mean()
             fvp = fisher_vector_product(kl, params, damping=config.cg_damping)
-            full_step, x = trust_region_step(g, fvp, config.max_kl, cg_iters=config.cg_iters)
+            if config.direction == "natural":
+                full_step, x = trust_region_step(g, fvp, config.max_kl, cg_iters=config.cg_iters)
+            else:  # the control: s = sqrt(2 delta / g^T F g) g
+                x = g
+                full_step = torch.sqrt(2 * config.max_kl / (g @ fvp(g))) * g
 
             # 5. Backtracking line search on the exact KL and the surrogate.
             theta_old = parameters_to_vector(params).detach()

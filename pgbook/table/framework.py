@@ -54,6 +54,11 @@ class Row:
     source's imprecise forms are expected to fail). ``sympy()``: True if the chapter's SymPy
     identity for this row has residual exactly 0, False if the residual is provably non-zero
     (None: no SymPy check). ``atol``, ``rtol``: the tolerance of the autograd check.
+    ``reference(*case)``: Psi written out again from the row's formula with plain torch on the
+    case (no pgbook objective or weight). When given, :func:`check` also compares autograd of J
+    with E[sum grad log pi * reference] and ``weight`` with ``reference``, so a mistake made
+    in both the objective and its weight (a flipped KL sign in ``grpo`` and ``grpo_weight``)
+    fails the row instead of agreeing with itself.
     """
 
     key: str
@@ -71,6 +76,7 @@ class Row:
     closed_form: Callable[..., torch.Tensor] | None = None
     atol: float = 1e-11
     rtol: float = 0.0
+    reference: Callable[..., torch.Tensor] | None = None
 
     def gradient(self, *case) -> torch.Tensor:
         """The right-hand side: E[sum grad log pi * Psi] in the row's setting (or the closed
@@ -111,7 +117,8 @@ def check(row: Row, n: int = 200, *, seed: int = 0, sympy: bool = True) -> RowRe
     """Check one row of (eq-12-unified): grad_theta J (autograd of ``row.objective`` in case[0])
     against ``row.gradient`` = E[sum_t grad log pi * Psi_t] on ``n`` random float64 cases
     (seeded) plus the setting's edge cases (:func:`pgbook.checks.compare_values`), and the
-    SymPy identity if ``sympy``.
+    SymPy identity if ``sympy``. A row with a ``reference`` is also compared with it (see
+    :class:`Row`).
 
     Returns a :class:`RowReport`; raises nothing when the identity fails (a row of the source's
     form is expected to fail): compare ``report.holds`` with ``row.holds``, or read
@@ -126,14 +133,26 @@ def check(row: Row, n: int = 200, *, seed: int = 0, sympy: bool = True) -> RowRe
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(sympy, bool):
         raise ValueError(f"sympy must be a bool, got {sympy!r}")
-    autograd, closed = [], []
+    autograd, closed, reference_got, reference_want = [], [], [], []
     for case in row.setting.cases(torch.Generator().manual_seed(seed), n):
         theta = case[0].detach().clone().requires_grad_(True)
         (grad,) = torch.autograd.grad(row.objective(theta, *case[1:]), theta)
         autograd.append(grad)
         closed.append(row.gradient(*case))
+        if row.reference is not None:  # against the formula, not only the library's weight
+            with torch.enable_grad():
+                psi = row.reference(*case).detach()
+                by_hand = row.setting.score_weighted(psi, *case).detach()
+            reference_got.append(torch.cat([grad.reshape(-1), row.weight(*case).reshape(-1)]))
+            reference_want.append(torch.cat([by_hand.reshape(-1), psi.reshape(-1)]))
     error = compare_values(autograd, closed, name=row.key, atol=row.atol, rtol=row.rtol,
                            verbose=False, raise_on_fail=False)
+    if reference_got:  # report the worse of the two comparisons, case by case the same inputs
+        by_hand = compare_values(reference_got, reference_want, name=f"{row.key} (Psi by hand)",
+                                 atol=row.atol, rtol=row.rtol, verbose=False,
+                                 raise_on_fail=False)
+        if not by_hand.passed or (error.passed and by_hand.max_abs_err > error.max_abs_err):
+            error = by_hand
     rel = [((a - e).abs().max() / e.abs().max()).item()
            for a, e in zip(autograd, closed, strict=True) if e.abs().max() >= 1e-8]
     verdict = row.sympy() if (sympy and row.sympy is not None) else None

@@ -179,8 +179,41 @@ def _sac_actor_rows() -> list[Row]:
 
 # ---- the ratio family: surrogate objectives on a batch of samples (chapters 7-9) --------------
 
+def _not_clip_by_hand(r, adv):
+    """1_not-clip of (eq-08-indicator), written out again for the rows' references: 1 unless
+    the clip is active on the pessimistic side (A >= 0 and r > 1 + eps, or A < 0 and r < 1 -
+    eps). The table's ratios never sit on r = 1 +- eps."""
+    return (((adv >= 0) & (r <= 1 + EPS)) | ((adv < 0) & (r >= 1 - EPS))).to(r.dtype)
+
+
+def _trpo_by_hand(theta, states, actions, logp_old, adv):
+    """Psi_t = r_t A_t, r_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t)."""
+    return torch.exp(sample_log_probs(theta, states, actions) - logp_old) * adv
+
+
+def _ppo_by_hand(theta, states, actions, logp_old, adv):
+    """Psi_t = 1_not-clip(r_t, A_t) r_t A_t."""
+    r = torch.exp(sample_log_probs(theta, states, actions) - logp_old)
+    return _not_clip_by_hand(r, adv) * r * adv
+
+
+def _grpo_token_by_hand(theta, states, actions, logp_old, logp_ref, adv, mask, beta):
+    """Psi_{i,t} = mask (1_nc(r_it, A_i) r_it A_i - beta (1 - pi_ref / pi_theta)) / |o_i|."""
+    logp, m = sample_log_probs(theta, states, actions), mask.to(torch.float64)
+    r, rho, A = torch.exp(logp - logp_old), torch.exp(logp_ref - logp), adv[:, None]
+    return m * (_not_clip_by_hand(r, A) * r * A - beta * (1 - rho)) / m.sum(1, keepdim=True)
+
+
+def _grpo_answer_by_hand(theta, states, actions, logp_old, logp_ref, adv, mask, beta):
+    """Psi_{i,t} = mask (1_nc(R_i, A_i) R_i A_i - beta (1 - rho_i)) with the answer's ratios
+    R_i = prod_t r_it and rho_i = prod_t pi_ref / pi_theta."""
+    logp, m = sample_log_probs(theta, states, actions), mask.to(torch.float64)
+    R, rho = torch.exp(((logp - logp_old) * m).sum(1)), torch.exp(((logp_ref - logp) * m).sum(1))
+    return m * (_not_clip_by_hand(R, adv) * R * adv - beta * (1 - rho))[:, None]
+
+
 def _samples_row(key, algorithm, form, psi, psi_source, objective, weight, holds, sympy,
-                 chapter) -> Row:
+                 chapter, reference=None) -> Row:
     def obj(theta, states, actions, logp_old, adv):
         return objective(sample_log_probs(theta, states, actions), logp_old, adv)
 
@@ -188,7 +221,7 @@ def _samples_row(key, algorithm, form, psi, psi_source, objective, weight, holds
         return weight(sample_log_probs(theta, states, actions), logp_old, adv)
 
     return Row(key, algorithm, form, psi, "surrogate", psi_source, chapter, SAMPLES, obj, wt,
-               holds, sympy)
+               holds, sympy, reference=reference)
 
 
 def _inside_clip_weight(logp, logp_old, adv):
@@ -204,17 +237,17 @@ def _trpo_ppo_rows() -> list[Row]:
 
     return [
         _samples_row("trpo", "TRPO", "source = book", "r_t A_t", "r_t(θ) A_t", trpo,
-                     trpo_weight, True, sym.ratio_identity, "7"),
+                     trpo_weight, True, sym.ratio_identity, "7", _trpo_by_hand),
         _samples_row("ppo", "PPO-Clip", "source = book", "1_nc r_t A_t", "1_nc r_t A_t",
                      clip_objective, lambda lp, lo, ad: ppo_clip_weight(lp, lo, ad, EPS), True,
-                     lambda: sym.clip_identity("not_clip"), "8"),
+                     lambda: sym.clip_identity("not_clip"), "8", _ppo_by_hand),
         _samples_row("ppo-inside", "PPO-Clip", "words: inside", "1[|r_t-1| ≤ ε] r_t A_t",
                      "1_nc r_t A_t", clip_objective, _inside_clip_weight, False,
                      lambda: sym.clip_identity("inside"), "8"),
     ]
 
 
-def _token_row(key, form, psi, objective, weight) -> Row:
+def _token_row(key, form, psi, objective, weight, reference) -> Row:
     def obj(theta, states, actions, logp_old, logp_ref, adv, mask, beta):
         return objective(sample_log_probs(theta, states, actions), logp_old, logp_ref, adv, mask,
                          EPS, float(beta))
@@ -224,15 +257,16 @@ def _token_row(key, form, psi, objective, weight) -> Row:
                       EPS, float(beta))
 
     return Row(key, "GRPO", form, psi, "surrogate, k3 KL", "1_nc(i) r_i A_i - β∇KL(π‖π_ref)",
-               "9", TOKENS, obj, wt, True, sym.grpo_identity)
+               "9", TOKENS, obj, wt, True, sym.grpo_identity, reference=reference)
 
 
 def _grpo_rows() -> list[Row]:
     """GRPO per answer (the source's) and per token (DeepSeekMath's), each with its weight."""
     return [
         _token_row("grpo-seq", "source", "1_nc r_i A_i - β(1-ρ_i)", grpo_sequence,
-                   grpo_sequence_weight),
-        _token_row("grpo-tok", "paper", "(1_nc r_it A_i - β(1-ρ_it))/|o_i|", grpo, grpo_weight),
+                   grpo_sequence_weight, _grpo_answer_by_hand),
+        _token_row("grpo-tok", "paper", "(1_nc r_it A_i - β(1-ρ_it))/|o_i|", grpo, grpo_weight,
+                   _grpo_token_by_hand),
     ]
 
 

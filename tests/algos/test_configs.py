@@ -75,6 +75,7 @@ OWN = {
         ("line_search_shrink", 1.0, "line_search_shrink must be < 1"),
         ("line_search_shrink", 0.0, "line_search_shrink must be > 0"),
         ("line_search_steps", 0, "line_search_steps must be >= 1"),
+        ("direction", "diagonal", "direction must be 'natural' or 'plain'"),
         ("value_epochs", 0, "value_epochs must be >= 1"),
         ("value_minibatch_size", 0, "value_minibatch_size must be >= 1"),
         ("value_minibatch_size", 300, "value_minibatch_size=300 must divide the batch"),

@@ -75,3 +75,63 @@ def test_seeded_runs_are_identical_on_pendulum():
     assert h1.env_steps == 400 and set(h1.models) == {"policy", "critic"}
     h3 = sac.train("Pendulum-v1", dataclasses.replace(cfg, seed=3), progress=False)
     assert h3.episode_returns != h1.episode_returns
+
+
+def test_actor_loss_is_the_mean_of_alpha_log_pi_minus_q():
+    g = torch.Generator().manual_seed(0)
+    logp, q = torch.randn(50, generator=g), torch.randn(50, generator=g)
+    assert torch.allclose(sac.actor_loss(logp, q, 0.3), (0.3 * logp - q).mean())
+    assert torch.allclose(sac.actor_loss(logp, q, 0.0), -q.mean())  # alpha = 0: no entropy
+    lp = logp.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(sac.actor_loss(lp, q, 0.3), lp)
+    assert torch.allclose(grad, torch.full_like(lp, 0.3 / 50))
+    with pytest.raises(ValueError, match="alpha"):
+        sac.actor_loss(logp, q, -0.1)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        sac.actor_loss(logp, q[:3], 0.1)
+    with pytest.raises(ValueError, match="q"):
+        sac.actor_loss(logp, q[:, None], 0.1)
+
+
+def test_temperature_loss_gradient_is_alpha_times_entropy_minus_target():
+    """dJ/dbeta = alpha (H_hat - H_target), H_hat = -mean(logp): positive (alpha falls) while
+    the entropy is above the target, negative below, zero on it (eq-11-alpha)."""
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        log_alpha = torch.randn((), generator=g, dtype=torch.float64).requires_grad_(True)
+        logp = 2 * torch.randn(32, generator=g, dtype=torch.float64)
+        target = torch.randn((), generator=g).item()
+        (grad,) = torch.autograd.grad(sac.temperature_loss(log_alpha, logp, target), log_alpha)
+        expected = log_alpha.exp() * (-logp.mean() - target)
+        assert torch.allclose(grad, expected, atol=1e-14)
+        # the target's sign flipped is a different gradient (unless the target is 0)
+        (wrong,) = torch.autograd.grad(sac.temperature_loss(log_alpha, logp, -target), log_alpha)
+        assert not torch.allclose(wrong, expected, atol=1e-6)
+    on_target = torch.tensor(0.0, requires_grad=True)
+    (grad,) = torch.autograd.grad(sac.temperature_loss(on_target, torch.ones(8), -1.0), on_target)
+    assert grad == 0
+    logp = torch.zeros(4, requires_grad=True)  # logp is treated as a constant
+    sac.temperature_loss(on_target, logp, -1.0).backward()
+    assert logp.grad is None
+    with pytest.raises(ValueError, match="log_alpha"):
+        sac.temperature_loss(torch.zeros(1), torch.ones(8), -1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        sac.temperature_loss(torch.tensor(0.0), torch.ones(0), -1.0)
+    with pytest.raises(ValueError, match="target_entropy"):
+        sac.temperature_loss(torch.tensor(0.0), torch.ones(8), float("nan"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_sources_actor_without_entropy_is_caught(seed, monkeypatch):
+    """Chapter 11's training check separates SAC's actor from the source's Q_w - V actor,
+    whose expected gradient is that of -E[Q] (no alpha log pi term). Measured after 2,000
+    env steps of Pendulum with the chapter's settings, seeds 0-3: alpha 0.451-0.458 and
+    entropy 0.65-0.86 for the right actor; alpha 4.2-5.5 and entropy -8.9 to -4.5 for the
+    source's (its entropy collapses and alpha grows without bound)."""
+    cfg = sac.Config(total_steps=2000, seed=seed)
+    right = sac.train("Pendulum-v1", cfg, progress=False)
+    monkeypatch.setattr(sac, "actor_loss", lambda logp, q, alpha: -q.mean())
+    wrong = sac.train("Pendulum-v1", cfg, progress=False)
+    assert right.logs["alpha"][-1] < 0.6 and right.logs["entropy"][-1] > 0.0
+    assert wrong.logs["alpha"][-1] > 2.0 and wrong.logs["entropy"][-1] < -3.0

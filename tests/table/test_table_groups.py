@@ -72,3 +72,31 @@ def test_check_all_checks_every_row_in_order():
     reps = table.check_all(n=1, sympy=False)
     assert [rep.row.key for rep in reps] == KEYS
     assert all(rep.as_claimed for rep in reps)
+
+
+@pytest.mark.parametrize("key", ["grpo-seq", "grpo-tok"])
+def test_a_kl_sign_flipped_in_objective_and_weight_alike_fails(key):
+    """The same mistake in the objective and its weight agrees with itself; the row's
+    hand-written reference Psi does not (issue 12: library code against library code)."""
+    row = table.row(key)
+
+    def flip(fn):  # J(beta = 0) + beta k3 instead of J(beta = 0) - beta k3, and its weight
+        return lambda *case: 2 * fn(*case[:-1], 0.0) - fn(*case)
+
+    both = dataclasses.replace(row, objective=flip(row.objective), weight=flip(row.weight))
+    assert table.check(dataclasses.replace(both, reference=None), n=4, sympy=False).holds
+    assert not table.check(both, n=4, sympy=False).holds
+    assert table.check(row, n=4, sympy=False).holds
+
+
+@pytest.mark.parametrize("key", ["trpo", "ppo"])
+def test_a_ratio_inverted_in_objective_and_weight_alike_fails(key):
+    row = table.row(key)
+
+    def invert(fn):  # the log-ratio's sign flipped: pi_old / pi_theta, in both functions
+        return lambda theta, states, actions, logp_old, adv: fn(
+            theta, states, actions, 2 * table.settings.sample_log_probs(theta, states, actions)
+            .detach() - logp_old, adv)
+
+    both = dataclasses.replace(row, objective=invert(row.objective), weight=invert(row.weight))
+    assert not table.check(both, n=4, sympy=False).holds
