@@ -34,7 +34,7 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..grpo_objectives import dr_grpo, grpo, grpo_sequence
 from ..history import History
-from ..objectives import kl_k3
+from ..objectives import kl_k3, not_clip
 from ..returns import group_advantages
 from ..tasks import ReverseTask, TinyLM, accuracy, supervised_warm_up
 from .run import checked_config, training_run
@@ -110,11 +110,14 @@ def train(task: str = "reverse", config: Config | None = None, *,
     (cumulative), ``train_reward`` (batch mean), ``mean_length`` (tokens, EOS included), ``kl``
     (mean over the batch's answers of sum_t KL(pi_theta || pi_ref) at the visited prefixes,
     exact per token, when the batch was sampled), ``kl_k3`` (the same by k3, as the objective
-    sees it), ``clip_fraction`` (share of valid tokens, or answers for "grpo_sequence", whose
-    ratio left [1-eps, 1+eps] in the last update); per evaluation ``eval_iterations`` (0 =
-    before GRPO), ``accuracy`` (held-out prompts, one sampled answer each), ``eval_answers`` and
-    ``eval_seconds``; once ``warmup_loss`` per supervised step. Seeded by ``config.seed``,
-    deterministic on CPU; the caller's random stream and default dtype are left as they were.
+    sees it), ``outside_clip_range`` (share of valid tokens, or of answers for
+    "grpo_sequence", whose ratio left [1-eps, 1+eps] in the last update) and
+    ``zero_gradient_fraction`` (the same share with 1_not-clip(r, A_i) = 0, where the clipped
+    term passes no gradient; the k3 penalty still pulls on them; chapter 8); per evaluation
+    ``eval_iterations`` (0 = before GRPO), ``accuracy`` (held-out prompts, one sampled answer
+    each), ``eval_answers`` and ``eval_seconds``; once ``warmup_loss`` per supervised step.
+    Seeded by ``config.seed``, deterministic on CPU; the caller's random stream and default
+    dtype are left as they were.
     """
     if task != "reverse":
         raise ValueError(f"task must be 'reverse', got {task!r}")
@@ -169,14 +172,14 @@ def train(task: str = "reverse", config: Config | None = None, *,
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 optimizer.step()
-            with torch.no_grad():
+            with torch.no_grad():  # the clip statistics of the last update (chapter 8)
                 log_ratio = (logp - logp_old) * mask
                 if config.objective == "grpo_sequence":
-                    outside = (log_ratio.sum(1).exp() - 1).abs() > config.clip_eps
-                    clip_fraction = outside.double().mean().item()
+                    r, a, valid = log_ratio.sum(1).exp(), adv, torch.ones_like(adv, dtype=bool)
                 else:
-                    outside = ((log_ratio.exp() - 1).abs() > config.clip_eps) & mask
-                    clip_fraction = (outside.sum() / mask.sum()).item()
+                    r, a, valid = log_ratio.exp(), adv[:, None].expand_as(log_ratio), mask
+                outside = (((r - 1).abs() > config.clip_eps) & valid).sum() / valid.sum()
+                zero_grad = (~not_clip(r, a, config.clip_eps) & valid).sum() / valid.sum()
 
             # 3. Bookkeeping (one "episode" per answer); held-out accuracy every eval_every.
             history.add_episodes(rewards, mask.sum(1),
@@ -184,7 +187,8 @@ def train(task: str = "reverse", config: Config | None = None, *,
             answers_so_far += len(rewards)
             history.log(answers=answers_so_far, train_reward=rewards.mean().item(),
                         mean_length=mask.sum(1).double().mean().item(), kl=kl_exact,
-                        kl_k3=k3, clip_fraction=clip_fraction)
+                        kl_k3=k3, outside_clip_range=outside.item(),
+                        zero_gradient_fraction=zero_grad.item())
             bar.update(1)
             if it % config.eval_every == 0 or it == config.iterations:
                 evaluate(it)

@@ -18,8 +18,16 @@ E[grad log pi_theta(a_t|s_t) 1_not-clip r_t A_t]. The details that matter in pra
 * an entropy bonus (``ent_coef``), global gradient-norm clipping (``max_grad_norm``),
   linear annealing of the learning rate and of eps to 0 over ``total_steps``;
 * logged per iteration: the approximate KL E[(r - 1) - log r] (an unbiased, non-negative
-  estimator of KL(pi_old || pi_theta)), the clip fraction P(|r - 1| > eps) and the
-  explained variance of the value targets. ``target_kl`` optionally stops the epochs early.
+  estimator of KL(pi_old || pi_theta)), two clip statistics (:func:`clip_counts`) and the
+  explained variance of the value targets; per epoch, how far the policy has moved from
+  pi_old on the whole batch (approximate KL and max |r - 1|: the clip bounds neither, chapter
+  8). ``target_kl`` optionally stops the epochs early.
+
+The two clip statistics differ. P(|r - 1| > eps), often logged as "clip fraction", counts every
+ratio outside the clip range, also those on the pessimistic side (A > 0 with r < 1 - eps,
+A < 0 with r > 1 + eps) where the min keeps r A and the sample's gradient is in full. The
+samples that really pass no gradient are those with 1_not-clip = 0 (A > 0 with r > 1 + eps,
+A < 0 with r < 1 - eps), a subset.
 
 The defaults are rl-zoo's tuned CartPole-v1 settings for Stable-Baselines3 (8 envs x 32 steps,
 one minibatch of 256, 20 epochs, gamma 0.98, lambda 0.8, lr 1e-3 and eps 0.2 both annealed,
@@ -37,12 +45,12 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..history import History
 from ..nets import ValueNet, policy_for
-from ..objectives import ppo_clip
+from ..objectives import not_clip, ppo_clip
 from ..returns import gae
 from ..rollout import Collector
 from .run import check_run_settings, checked_config, training_run
 
-__all__ = ["Config", "train"]
+__all__ = ["Config", "clip_counts", "train"]
 
 
 @dataclass
@@ -91,15 +99,36 @@ class Config:
                 V.number(getattr(self, name), name, low=0.0, low_open=True)
 
 
+def clip_counts(ratio: torch.Tensor, adv: torch.Tensor,
+                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""The two clip statistics of a batch (chapter 8), as counts (0-dim integer tensors):
+
+        outside = #{t : |r_t - 1| > eps}            the ratio left the clip range;
+        zero    = #{t : 1_not-clip(r_t, A_t) = 0}   the clipped objective passes no gradient:
+                  A_t >= 0 with r_t > 1 + eps, or A_t < 0 with r_t < 1 - eps.
+
+    ``zero`` counts a subset of ``outside``: outside the range on the pessimistic side the min
+    keeps r_t A_t, and the sample's gradient r_t A_t grad log pi is in full
+    (:func:`pgbook.objectives.not_clip`). ``ratio`` and ``adv`` as for ``not_clip``.
+    """
+    zero = ~not_clip(ratio, adv, eps)  # validates ratio, adv and eps
+    return ((ratio - 1).abs() > eps).sum(), zero.sum()
+
+
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
     """Train a policy on ``env_id`` with PPO-Clip; returns the :class:`pgbook.history.History`
     with models ``policy`` and ``value`` and, per iteration, the logs ``env_steps``, ``loss``
     (negative clipped surrogate plus value loss, last minibatch), ``grad_norm`` (last minibatch,
     before clipping), ``entropy``, ``value_loss``, ``approx_kl`` (E[(r-1) - log r] on the last
-    minibatch), ``clip_fraction`` (share of samples with |r - 1| > eps over all epochs),
-    ``explained_variance`` (1 - Var[target - V] / Var[target] before the update), ``lr``,
-    ``clip_eps`` and ``epochs_run``. Seeded by ``config.seed``, deterministic on CPU."""
+    minibatch, before its step: the number ``target_kl`` is compared with),
+    ``outside_clip_range`` (share of samples with |r - 1| > eps) and ``zero_gradient_fraction``
+    (share with 1_not-clip = 0), both over all minibatch steps of the update with the ratio at
+    which each step's gradient was taken (:func:`clip_counts`), ``explained_variance``
+    (1 - Var[target - V] / Var[target] before the update), ``lr``, ``clip_eps`` and
+    ``epochs_run``; and per epoch (``sum(epochs_run)`` entries) ``epoch_approx_kl`` and
+    ``epoch_max_ratio_deviation``, E[(r-1) - log r] and max |r - 1| over the whole batch
+    after the epoch. Seeded by ``config.seed``, deterministic on CPU."""
     config = checked_config(config, Config)
     with training_run(config.seed, env_id, config.num_envs) as envs:
         collector = Collector(envs, seed=config.seed)
@@ -135,7 +164,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
             explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
 
             # 3. Several epochs of minibatch ascent on L^CLIP - vf_coef * value loss + entropy.
-            clipped, epochs_run = torch.zeros(()), 0
+            outside, zero_grad, epochs_run = torch.zeros(()), torch.zeros(()), 0
             for _ in range(config.epochs):
                 epochs_run += 1
                 for idx in torch.randperm(len(adv)).split(config.minibatch_size):
@@ -161,7 +190,12 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
                     with torch.no_grad():
                         log_ratio = logp - logp_old[idx]
                         approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()
-                        clipped += ((log_ratio.exp() - 1).abs() > eps).sum()
+                        counts = clip_counts(log_ratio.exp(), a, eps)
+                        outside, zero_grad = outside + counts[0], zero_grad + counts[1]
+                with torch.no_grad():  # how far pi_theta has moved from pi_old on the batch
+                    log_ratio = policy.dist(obs).log_prob(actions) - logp_old
+                    history.log(epoch_approx_kl=(log_ratio.exp() - 1 - log_ratio).mean().item(),
+                                epoch_max_ratio_deviation=(log_ratio.exp() - 1).abs().max().item())
                 if config.target_kl is not None and approx_kl.item() > config.target_kl:
                     break
 
@@ -170,7 +204,8 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
             history.log(env_steps=steps, loss=loss.item(), grad_norm=grad_norm.item(),
                         entropy=entropy, value_loss=value_loss.mean().item(),
                         approx_kl=approx_kl.item(),
-                        clip_fraction=clipped.item() / (epochs_run * len(adv)),
+                        outside_clip_range=outside.item() / (epochs_run * len(adv)),
+                        zero_gradient_fraction=zero_grad.item() / (epochs_run * len(adv)),
                         explained_variance=explained.item(), lr=lr, clip_eps=eps,
                         epochs_run=epochs_run)
             bar.update(min(batch.env_steps, config.total_steps - bar.n))

@@ -10,7 +10,8 @@ from pgbook.tasks import ReverseTask, TinyLM
 
 FAST = dict(min_len=2, max_len=4, warmup_steps=40, prompts_per_batch=8, group_size=6,
             eval_prompts=300, eval_every=5, target=None)
-PER_ITERATION = {"answers", "train_reward", "mean_length", "kl", "kl_k3", "clip_fraction"}
+PER_ITERATION = {"answers", "train_reward", "mean_length", "kl", "kl_k3", "outside_clip_range",
+                 "zero_gradient_fraction"}
 PER_EVALUATION = {"eval_iterations", "accuracy", "eval_answers", "eval_seconds"}
 
 
@@ -35,6 +36,8 @@ def test_smoke_run_improves_held_out_accuracy():
     assert logs["kl"][0] == pytest.approx(0.0, abs=1e-12)  # the first batch comes from pi_ref
     assert logs["kl"][-1] > 0 and all(k >= 0 for k in logs["kl_k3"])
     assert all(2 <= m <= 5 for m in logs["mean_length"])  # 1..4 digits and EOS, mostly
+    assert all(0 <= z <= o <= 1 for z, o in zip(logs["zero_gradient_fraction"],
+                                                logs["outside_clip_range"], strict=True))
     assert set(h.models) == {"policy", "reference"}
     assert not any(p.requires_grad for p in h.models["reference"].parameters())
     # the episodes are the sampled answers, scored by the task the trainer builds
@@ -65,7 +68,9 @@ def test_variants_run(objective):
     h = grpo.train("reverse", grpo.Config(objective=objective, iterations=3, **FAST),
                    progress=False)
     assert len(h.logs["train_reward"]) == 3
-    assert all(0 <= c <= 1 for c in h.logs["clip_fraction"])
+    # 1_not-clip = 0 only outside the clip range: a subset
+    assert all(0 <= z <= o <= 1 for z, o in zip(h.logs["zero_gradient_fraction"],
+                                                h.logs["outside_clip_range"], strict=True))
 
 
 def test_early_stop_at_target():

@@ -1,14 +1,42 @@
-"""The PPO-Clip trainer (chapter 8): determinism, logs, the options, a smoke run that learns."""
+"""The PPO-Clip trainer (chapter 8): determinism, logs, the options, a smoke run that learns,
+and its two clip statistics on a crafted batch."""
 
 import math
 
 import pytest
+import torch
 
 from pgbook.algos import ppo
+from pgbook.checks import exact_log
+from pgbook.objectives import ppo_clip
 
 SMOKE = dict(num_envs=4, num_steps=64, epochs=4, minibatch_size=64, total_steps=16 * 256)
-LOGS = {"env_steps", "loss", "grad_norm", "entropy", "value_loss", "approx_kl", "clip_fraction",
-        "explained_variance", "lr", "clip_eps", "epochs_run"}
+LOGS = {"env_steps", "loss", "grad_norm", "entropy", "value_loss", "approx_kl",
+        "outside_clip_range", "zero_gradient_fraction", "explained_variance", "lr", "clip_eps",
+        "epochs_run"}
+PER_EPOCH = {"epoch_approx_kl", "epoch_max_ratio_deviation"}
+
+
+def test_clip_counts_on_a_crafted_batch():
+    eps = 0.2
+    # (r, A): optimistic side clipped, pessimistic side kept, inside, the two closed
+    # boundaries of 1_not-clip, and A = 0 far out
+    rows = [(1.5, 1.0), (0.5, 1.0), (0.5, -1.0), (1.5, -1.0), (1.0, 1.0), (1.1, -1.0),
+            (1 + eps, 1.0), (1 - eps, -1.0), (2.0, 0.0)]
+    r = torch.tensor([x for x, _ in rows], dtype=torch.float64)
+    adv = torch.tensor([a for _, a in rows], dtype=torch.float64)
+    outside, zero = ppo.clip_counts(r, adv, eps)
+    # |r - 1| > eps: rows 0-3 and 8; 1_not-clip = 0: rows 0, 2 and 8
+    assert (outside.item(), zero.item()) == (5, 3)
+    # the zero count is what autograd says: the samples with A != 0 and no gradient
+    logp = exact_log(r).requires_grad_(True)  # exp(logp) == r to the last bit
+    (grad,) = torch.autograd.grad(ppo_clip(logp, torch.zeros_like(r), adv, eps), logp)
+    assert ((grad == 0) & (adv != 0)).sum().item() == zero.item() - 1  # minus the A = 0 row
+    # the usual "clip fraction" |r - 1| > eps also counts the pessimistic side, whose
+    # gradient is in full
+    assert grad[1] != 0 and grad[3] != 0 and outside > zero
+    with pytest.raises(ValueError, match="eps"):
+        ppo.clip_counts(r, adv, 1.5)
 
 
 @pytest.mark.slow
@@ -17,12 +45,16 @@ def test_ppo_smoke_learns_and_logs():
     steps = h.logs["env_steps"]
     n = len(steps)
     assert n == 20 and steps[-1] == 20 * 256 == h.env_steps
-    assert set(h.logs) == LOGS and set(h.models) == {"policy", "value"}
-    for name, log in h.logs.items():
-        assert len(log) == n, name
+    assert set(h.logs) == LOGS | PER_EPOCH and set(h.models) == {"policy", "value"}
+    for name in LOGS:
+        assert len(h.logs[name]) == n, name
     logs = h.logs
-    assert all(k >= 0 for k in logs["approx_kl"])          # (r-1) - log r >= 0 term by term
-    assert all(0 <= c <= 1 for c in logs["clip_fraction"])
+    for name in PER_EPOCH:
+        assert len(logs[name]) == sum(logs["epochs_run"]) == 20 * 20, name
+    assert all(k >= 0 for k in logs["approx_kl"] + logs["epoch_approx_kl"])  # (r-1) - log r >= 0
+    assert all(0 <= z <= o <= 1 for z, o in zip(logs["zero_gradient_fraction"],
+                                                logs["outside_clip_range"], strict=True))
+    assert sum(logs["zero_gradient_fraction"]) < sum(logs["outside_clip_range"])
     lr = logs["lr"]
     assert lr[0] == 1e-3 and all(a > b for a, b in zip(lr, lr[1:], strict=False))
     assert logs["clip_eps"][0] == 0.2
@@ -39,6 +71,7 @@ def test_ppo_options_run_and_target_kl_stops_epochs():
     h = ppo.train("CartPole-v1", config, progress=False)
     assert h.logs["lr"] == [1e-3] * 3 and h.logs["clip_eps"] == [0.2] * 3
     assert all(e < config.epochs for e in h.logs["epochs_run"])  # the KL limit cut them short
+    assert len(h.logs["epoch_approx_kl"]) == sum(h.logs["epochs_run"])
 
 
 def test_ppo_is_deterministic_and_stops_at_target():
