@@ -45,6 +45,16 @@ class ErrorReport:
     rtol: float
     n_failed: int
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {type(self.name).__name__}")
+        V.positive_int(self.n_cases, "n_cases", minimum=0)
+        V.positive_int(self.n_failed, "n_failed", minimum=0)
+        if self.n_failed > self.n_cases:
+            raise ValueError(f"n_failed ({self.n_failed}) must be <= n_cases ({self.n_cases})")
+        for field in ("max_abs_err", "max_rel_err", "atol", "rtol"):
+            V.number(getattr(self, field), field, low=0.0, finite=not field.startswith("max"))
+
     @property
     def passed(self) -> bool:
         return self.n_failed == 0
@@ -63,6 +73,8 @@ class ErrorReport:
 def _accumulate(name, pairs, atol, rtol, verbose, raise_on_fail) -> ErrorReport:
     atol = V.number(atol, "atol", low=0.0)
     rtol = V.number(rtol, "rtol", low=0.0)
+    V.flag(verbose, "verbose")
+    V.flag(raise_on_fail, "raise_on_fail")
     n = failed = 0
     max_abs = max_rel = 0.0
     for actual, expected in pairs:
@@ -71,9 +83,10 @@ def _accumulate(name, pairs, atol, rtol, verbose, raise_on_fail) -> ErrorReport:
                              f"expected value has shape {tuple(expected.shape)}")
         actual, expected = actual.detach().double(), expected.detach().double()
         err = (actual - expected).abs().max().item() if actual.numel() else 0.0
+        err = err if math.isfinite(err) else math.inf  # a nan gradient is as wrong as it gets
         scale = expected.abs().max().item() if expected.numel() else 0.0
         rel = err / scale if scale > 0 else (0.0 if err == 0 else math.inf)
-        if not math.isfinite(err) or err > atol + rtol * scale:
+        if err > atol + rtol * scale:
             failed += 1
         max_abs, max_rel = max(max_abs, err), max(max_rel, rel)
         n += 1
@@ -91,14 +104,21 @@ def compare_values(actual: Sequence[torch.Tensor] | torch.Tensor,
                    expected: Sequence[torch.Tensor] | torch.Tensor, *, name: str = "values",
                    atol: float = 1e-12, rtol: float = 1e-10, verbose: bool = True,
                    raise_on_fail: bool = True) -> ErrorReport:
-    """Compare tensors (or equally long sequences of tensors, one per case)."""
+    """Compare tensors (or equally long sequences of tensors, one per case).
+
+    Every value must be finite: nan or inf can never be close to anything, so they are
+    refused with ``ValueError`` (naming ``actual[i]`` or ``expected[i]``) rather than reported.
+    """
     if isinstance(actual, torch.Tensor):
         actual, expected = [actual], [expected]
+    for arg, values in (("actual", actual), ("expected", expected)):
+        if isinstance(values, str) or not isinstance(values, Sequence):
+            raise ValueError(f"{name}: actual and expected must be two tensors or two "
+                             f"sequences of tensors, {arg} is a {type(values).__name__}")
+        for i, value in enumerate(values):
+            V.tensor(value, f"{name}: {arg}[{i}]")
     if len(actual) != len(expected):
         raise ValueError(f"{name}: {len(actual)} actual values but {len(expected)} expected")
-    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-        V.tensor(a, f"{name} actual[{i}]", finite=False)
-        V.tensor(e, f"{name} expected[{i}]", finite=False)
     return _accumulate(name, zip(actual, expected, strict=True), atol, rtol, verbose,
                        raise_on_fail)
 
@@ -120,13 +140,12 @@ def compare_gradients(objective: Callable[..., torch.Tensor],
     def pairs():
         for i, case in enumerate(cases):
             if not isinstance(case, tuple | list) or not 0 <= wrt < len(case):
-                raise ValueError(f"{name}: case {i} must be a tuple with an argument at "
+                raise ValueError(f"{name}: cases[{i}] must be a tuple with an argument at "
                                  f"position wrt={wrt}")
             args = list(case)
-            x = V.tensor(args[wrt], f"{name} case {i} argument {wrt}")
+            x = V.tensor(args[wrt], f"{name}: cases[{i}][{wrt}]")
             if x.dtype != torch.float64:
-                raise ValueError(f"{name}: case {i} argument {wrt} must be float64, "
-                                 f"got {x.dtype}")
+                raise ValueError(f"{name}: cases[{i}][{wrt}] must be float64, got {x.dtype}")
             args[wrt] = x.detach().clone().requires_grad_(True)
             value = objective(*args)
             if not isinstance(value, torch.Tensor) or value.numel() != 1:
@@ -143,6 +162,13 @@ def compare_gradients(objective: Callable[..., torch.Tensor],
 def finite_difference_check(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor],
                             *, eps: float = 1e-6, atol: float = 1e-7, rtol: float = 1e-5) -> bool:
     """``torch.autograd.gradcheck`` on float64 inputs: autograd vs central differences."""
+    if not callable(fn):
+        raise ValueError(f"fn must be a callable, got {type(fn).__name__}")
+    if isinstance(inputs, torch.Tensor) or not isinstance(inputs, Sequence) or not inputs:
+        raise ValueError("inputs must be a non-empty sequence of float64 tensors")
+    eps = V.number(eps, "eps", low=0.0, low_open=True)
+    atol = V.number(atol, "atol", low=0.0)
+    rtol = V.number(rtol, "rtol", low=0.0)
     for i, x in enumerate(inputs):
         V.tensor(x, f"inputs[{i}]")
         if x.dtype != torch.float64:
@@ -160,6 +186,13 @@ class IntervalReport:
     exact: torch.Tensor
     level: float
     n_samples: int
+
+    def __post_init__(self) -> None:
+        for field in ("mean", "half_width", "exact"):
+            V.tensor(getattr(self, field), field)
+        V.same_shape(mean=self.mean, half_width=self.half_width, exact=self.exact)
+        V.number(self.level, "level", low=0.0, high=1.0, low_open=True, high_open=True)
+        V.positive_int(self.n_samples, "n_samples", minimum=2)
 
     @property
     def covered(self) -> torch.Tensor:
@@ -202,6 +235,11 @@ def covers(samples: torch.Tensor, exact: torch.Tensor, *, level: float = 0.99,
     (Bonferroni), so *all* intervals cover together with probability >= ``level``.
     """
     V.tensor(exact, "exact")
+    V.tensor(samples, "samples")
+    level = V.number(level, "level", low=0.0, high=1.0, low_open=True, high_open=True)
+    for flag, name in ((simultaneous, "simultaneous"), (verbose, "verbose"),
+                       (raise_on_fail, "raise_on_fail")):
+        V.flag(flag, name)
     if tuple(samples.shape[1:]) != tuple(exact.shape):
         raise ValueError(f"samples must have shape (n, *{tuple(exact.shape)}), "
                          f"got {tuple(samples.shape)}")
@@ -221,11 +259,11 @@ def exact_log(values: torch.Tensor) -> torch.Tensor:
     ``torch.exp(exact_log(values)) == values`` holds exactly, entry by entry.
 
     For edge cases on a boundary: a log-ratio whose ratio is *exactly* 1 - eps or 1 + eps
-    (chapters 8 and 9). Raises ``ValueError`` for entries that are not positive and finite,
-    and for an entry with no such log within 64 ulps of ``torch.log`` (exp is not onto the
-    floats: some values are hit by no log at all).
+    (chapters 8 and 9). Raises ``ValueError`` for an empty tensor, for entries that are not
+    positive and finite, and for an entry with no such log within 64 ulps of ``torch.log``
+    (exp is not onto the floats: some values are hit by no log at all).
     """
-    V.tensor(values, "values")
+    V.tensor(values, "values", nonempty=True)
     if not bool((values > 0).all()):
         raise ValueError("values must be positive")
     out = torch.log(values)

@@ -64,12 +64,8 @@ def _check(logp, logp_old, logp_ref, adv, mask, eps, beta):
     if adv.shape[0] != logp.shape[0]:
         raise ValueError(f"adv must have one advantage per answer: shape ({logp.shape[0]},) for "
                          f"logp of shape {tuple(logp.shape)}, got {tuple(adv.shape)}")
-    V.tensor(mask, "mask", ndim=2, floating=False)
+    mask = V.mask(mask, "mask", ndim=2)
     V.same_shape(logp=logp, mask=mask)
-    if mask.dtype != torch.bool:
-        if not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError("mask must be boolean or hold only 0 and 1")
-        mask = mask != 0
     lengths = mask.sum(dim=1)
     empty = torch.nonzero(lengths == 0).flatten().tolist()
     if empty:

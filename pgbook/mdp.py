@@ -96,7 +96,7 @@ class TabularMDP(ExactMethods):
         try:
             n_states = len(transitions)
             n_actions = len(transitions[0])
-        except TypeError:
+        except (TypeError, IndexError, KeyError):
             raise ValueError("transitions must be a nested list P[s][a][s']") from None
         if n_states < 1 or n_actions < 1:
             raise ValueError("transitions must have at least one state and one action")
@@ -135,22 +135,19 @@ class TabularMDP(ExactMethods):
         """The book's running example: 2 states, 2 actions, T = 3, gamma = 9/10.
 
         In state 0, action 1 pays more now (3/2 against 1) but tends to move to the poor state 1
-        (probability 7/10 against 1/5); in state 1 action 0 costs -1. Because the horizon is
-        short and the policy is stationary, the best policy is *stochastic* in state 0: about
-        77% action 0 (and always action 1 in state 1). sup J = 1.249063 (chapter 2 derives it
-        exactly) lies above every deterministic policy's J (best 1.24115); it is approached as
-        theta[1, 1] - theta[1, 0] grows, never attained at finite logits.
+        (probability 7/10 against 1/5); in state 1 action 0 costs -1. The tabular softmax policy
+        is *stationary* (the same at every t), and because the horizon is short the best
+        stationary policy is *stochastic* in state 0: about 77% action 0 (and always action 1 in
+        state 1). Its sup J = 1.249063 (chapter 2 derives it exactly) lies above every
+        stationary deterministic policy's J (best 1.24115); it is approached as
+        theta[1, 1] - theta[1, 0] grows, never attained at finite logits. Outside the
+        stationary class a deterministic time-dependent policy does better: action 1 in state 0
+        only at the last step gives J = 56369/40000 = 1.409225 (backward induction, chapter 2).
         """
-        return cls(
-            transitions=[
-                [["4/5", "1/5"], ["3/10", "7/10"]],
-                [["1/2", "1/2"], ["1/10", "9/10"]],
-            ],
-            rewards=[[1, "3/2"], [-1, 0]],
-            initial=["1/2", "1/2"],
-            horizon=3,
-            gamma="9/10",
-        )
+        return cls(transitions=[[["4/5", "1/5"], ["3/10", "7/10"]],
+                                [["1/2", "1/2"], ["1/10", "9/10"]]],
+                   rewards=[[1, "3/2"], [-1, 0]], initial=["1/2", "1/2"], horizon=3,
+                   gamma="9/10")
 
     @classmethod
     def bandit(cls, arm_rewards) -> TabularMDP:
@@ -158,6 +155,7 @@ class TabularMDP(ExactMethods):
         if not isinstance(arm_rewards, list | tuple) or len(arm_rewards) < 2:
             raise ValueError("arm_rewards must be a list of at least 2 numbers")
         A = len(arm_rewards)
+        _ = [read_exact(r, "arm_rewards") for r in arm_rewards]
         return cls(transitions=[[[1] for _ in range(A)]], rewards=[list(arm_rewards)],
                    initial=[1], horizon=1, gamma=1)
 
@@ -173,6 +171,21 @@ class TabularMDP(ExactMethods):
                              f"got {tuple(theta.shape)}")
         return theta
 
+    def _check_sampled(self, batch, name: str) -> SampledTrajectories:
+        """A SampledTrajectories of this MDP: int64 states (N, T+1), actions (N, T), in range."""
+        if not isinstance(batch, SampledTrajectories):
+            raise ValueError(f"{name} must be a SampledTrajectories, got {type(batch).__name__}")
+        states, actions, T = batch.states, batch.actions, self.horizon
+        ok = all(isinstance(x, torch.Tensor) and x.dtype == torch.long for x in (states, actions))
+        n = actions.shape[0] if ok and actions.dim() else -1
+        if not ok or tuple(states.shape) != (n, T + 1) or tuple(actions.shape) != (n, T):
+            raise ValueError(f"{name} must hold int64 states (N, {T + 1}), actions (N, {T})")
+        if n and (states.min() < 0 or states.max() >= self.n_states or actions.min() < 0
+                  or actions.max() >= self.n_actions):
+            raise ValueError(f"{name} must hold states in 0..{self.n_states - 1} and actions "
+                             f"in 0..{self.n_actions - 1}")
+        return batch
+
     def theta_symbols(self, name: str = "theta") -> sp.Matrix:
         """Real symbols theta[s, a] for the logits of the tabular softmax policy."""
         return logit_symbols(self.n_states, self.n_actions, name)
@@ -181,6 +194,7 @@ class TabularMDP(ExactMethods):
                      scale: float = 1.0) -> torch.Tensor:
         """Logits with i.i.d. N(0, scale^2) entries, float64."""
         scale = V.number(scale, "scale", low=0.0)
+        V.generator(generator)
         return scale * torch.randn(self.n_states, self.n_actions, dtype=torch.float64,
                                    generator=generator)
 
@@ -298,10 +312,9 @@ class TabularMDP(ExactMethods):
         theta = self._check_theta(theta).detach().requires_grad_(True)
         n, T = len(self.trajectories), self.horizon
         V.tensor(psi, "psi", ndim=(1, 2))
-        if psi.dim() == 1:
-            psi = psi[:, None].expand(n, T)
-        if tuple(psi.shape) != (n, T):
+        if tuple(psi.shape) not in ((n, T), (n,)):
             raise ValueError(f"psi must have shape ({n}, {T}) or ({n},), got {tuple(psi.shape)}")
+        psi = psi[:, None].expand(n, T) if psi.dim() == 1 else psi
         weights = self.trajectory_probs(theta).detach()
         surrogate = (weights[:, None] * self.action_log_probs(theta) * psi.detach()).sum()
         (grad,) = torch.autograd.grad(surrogate, theta)
@@ -330,20 +343,10 @@ class TabularMDP(ExactMethods):
         theta = self._check_theta(theta)
         if trajectories is None:
             trajectories = self.trajectories
-        elif not isinstance(trajectories, SampledTrajectories):
-            raise ValueError(f"trajectories must be None (every enumerated trajectory) or a "
-                             f"SampledTrajectories, got {type(trajectories).__name__}")
+        else:
+            self._check_sampled(trajectories, "trajectories")
         states, actions = trajectories.states, trajectories.actions
         n, S, A, T = actions.shape[0], self.n_states, self.n_actions, self.horizon
-        if (states.dtype != torch.long or actions.dtype != torch.long
-                or tuple(states.shape) != (n, T + 1) or tuple(actions.shape) != (n, T)):
-            raise ValueError(f"trajectories must hold int64 states of shape (N, {T + 1}) and "
-                             f"actions of shape (N, {T}), got {tuple(states.shape)} "
-                             f"{states.dtype} and {tuple(actions.shape)} {actions.dtype}")
-        if n and (states.min() < 0 or states.max() >= S or actions.min() < 0
-                  or actions.max() >= A):
-            raise ValueError(f"trajectories must hold states in 0..{S - 1} and actions in "
-                             f"0..{A - 1}")
         V.tensor(psi, "psi", ndim=(1, 2))
         if tuple(psi.shape) not in ((n,), (n, T)):
             raise ValueError(f"psi must have shape ({n}, {T}) or ({n},), got "
@@ -454,7 +457,7 @@ class TabularMDP(ExactMethods):
         ``discount_from_start=True`` multiplies column t by gamma^t: the exact weight of step t
         in the gradient of (0.1) is gamma^t Q_t(s_t, a_t), not Q_t(s_t, a_t) (chapter 3).
         """
-        V.tensor(values, "values")
+        V.tensor(values, "values"), V.flag(discount_from_start, "discount_from_start")
         shape = check_value_table(tuple(values.shape), self.horizon, self.n_states, self.n_actions)
         table = self.trajectories
         if len(shape) == 3:
@@ -471,8 +474,8 @@ class TabularMDP(ExactMethods):
     def sample(self, theta: torch.Tensor, n: int,
                generator: torch.Generator | None = None) -> SampledTrajectories:
         """Run the policy in the MDP n times, step by step (no use of the enumeration)."""
-        n = V.positive_int(n, "n")
-        pi = self.policy(theta.detach())
+        n, _ = V.positive_int(n, "n"), V.generator(generator)
+        pi = self.policy(self._check_theta(theta).detach())
         T = self.horizon
         states = torch.empty(n, T + 1, dtype=torch.long)
         actions = torch.empty(n, T, dtype=torch.long)
@@ -490,4 +493,5 @@ class TabularMDP(ExactMethods):
     def sampled_log_probs(self, theta: torch.Tensor, batch: SampledTrajectories) -> torch.Tensor:
         """log pi_theta(a_t|s_t) along sampled trajectories, shape (N, T), differentiable."""
         log_pi = torch.log_softmax(self._check_theta(theta), dim=-1)
+        self._check_sampled(batch, "batch")
         return log_pi[batch.states[:, :-1], batch.actions]

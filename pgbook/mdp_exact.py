@@ -13,6 +13,7 @@ twins; ``TabularMDP`` inherits them, so a reader calls ``mdp.q_values_sym(pi)`` 
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import sympy as sp
@@ -23,13 +24,23 @@ __all__ = ["ExactMethods", "check_value_table", "exact_to_torch", "nested_depth"
 
 
 def read_exact(x, name: str) -> sp.Rational:
-    """Turn a number into an exact SymPy rational (0.1 becomes 1/10, not a binary float)."""
+    """Turn a number into an exact SymPy rational (0.1 becomes 1/10, not a binary float).
+
+    Accepted: ints, Fractions, finite floats (read as the decimal they print as), strings
+    such as "1/3" or "0.9", and SymPy rationals. Raises ``ValueError`` naming ``name`` for
+    anything else: bools, NaN and inf, strings that are not numbers, irrational SymPy numbers.
+    """
+    if isinstance(x, bool):
+        raise ValueError(f"{name} must contain numbers, got the bool {x}")
+    if isinstance(x, float) and not math.isfinite(x):
+        raise ValueError(f"{name} must contain finite numbers, got {x}")
     if isinstance(x, sp.Basic):
         value = x
-    elif isinstance(x, float):
-        value = sp.Rational(repr(x))
-    elif isinstance(x, int | Fraction | str):
-        value = sp.Rational(x)
+    elif isinstance(x, int | float | Fraction | str):
+        try:
+            value = sp.Rational(repr(x) if isinstance(x, float) else x)
+        except (TypeError, ValueError, sp.SympifyError):
+            raise ValueError(f"{name} must contain numbers, got {x!r}") from None
     else:
         raise ValueError(f"{name} must contain numbers, got {type(x).__name__}")
     if not value.is_Rational:
@@ -59,24 +70,38 @@ def read_exact_array(values, shape: tuple[int, ...],
 
 
 def nested_depth(values) -> int:
-    """How many levels of nested lists ``values`` has (following the first entries)."""
-    depth = 0
-    while hasattr(values, "__len__") and not isinstance(values, str) and len(values) > 0:
-        values, depth = values[0], depth + 1
-    return depth
+    """How many levels of nested lists ``values`` has; ``ValueError`` if its entries have
+    different depths (a ragged table such as [[1, 2], 3])."""
+    if not hasattr(values, "__len__") or isinstance(values, str) or len(values) == 0:
+        return 0
+    depths = {nested_depth(v) for v in values}
+    if len(depths) > 1:
+        raise ValueError(f"values must be a regular nested list, got entries of depths "
+                         f"{sorted(depths)}")
+    return 1 + depths.pop()
 
 
 def exact_to_torch(array: dict[tuple[int, ...], sp.Rational],
                    shape: tuple[int, ...]) -> torch.Tensor:
     """{index: rational} as a float64 tensor of the given shape."""
+    if not isinstance(array, dict):
+        raise ValueError(f"array must be a dict index -> rational, got {type(array).__name__}")
+    if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        raise ValueError(f"shape must be a tuple of sizes, got {shape!r}")
     out = torch.empty(shape, dtype=torch.float64)
     for index, value in array.items():
+        if not (isinstance(index, tuple) and len(index) == len(shape)
+                and all(0 <= i < n for i, n in zip(index, shape, strict=True))):
+            raise ValueError(f"array index {index} lies outside shape {shape}")
         out[index] = float(value)
     return out
 
 
 def check_value_table(shape: tuple[int, ...], T: int, S: int, A: int) -> tuple[int, ...]:
     """The shape of a table of values over (t, s[, a]), checked: (T, S, A), (T, S) or (T+1, S)."""
+    for n, name in ((T, "T"), (S, "S"), (A, "A")):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be a positive integer, got {n!r}")
     allowed = [(T, S, A), (T, S), (T + 1, S)]
     if shape not in allowed:
         raise ValueError(f"values must have shape (T, S, A) = {allowed[0]}, (T, S) = "
@@ -101,6 +126,11 @@ class ExactMethods:
         if not isinstance(pi, sp.MatrixBase) or pi.shape != (self.n_states, self.n_actions):
             raise ValueError(f"pi must be a SymPy Matrix of shape ({self.n_states}, "
                              f"{self.n_actions}) holding pi(a|s), e.g. mdp.policy_sym(theta)")
+        for s in range(self.n_states):  # refuse what is provably not a distribution
+            row = list(pi.row(s))
+            excess = sp.expand(sp.Add(*row) - 1)
+            if (excess.is_number and excess != 0) or any(p.is_negative for p in row):
+                raise ValueError(f"pi row {s} must be a probability vector, got {row}")
         return pi
 
     def trajectory_probs_of(self, pi: sp.Matrix) -> list[sp.Expr]:

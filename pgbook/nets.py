@@ -65,17 +65,26 @@ def _check_hidden(hidden) -> tuple[int, ...]:
     return tuple(V.positive_int(h, "hidden width") for h in hidden)
 
 
+def _check_input(x, name: str, width: int) -> torch.Tensor:
+    """Check a network input: a finite floating tensor of shape (..., width), e.g. (width,),
+    (B, width) or (T, N, width). Cheap (:func:`pgbook._validate.all_finite`): the trainers
+    call the networks at every step."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 0 or x.shape[-1] != width:
+        raise ValueError(f"{name} must have shape (..., {width}), e.g. ({width},) or "
+                         f"(B, {width}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must have a floating dtype, got {x.dtype}")
+    if not V.all_finite(x):
+        raise ValueError(f"{name} contains non-finite values (nan or inf)")
+    return x
+
+
 def _check_obs(obs, obs_dim: int, weight: torch.Tensor) -> torch.Tensor:
-    """Check an observation tensor of shape (..., obs_dim), e.g. (obs_dim,), (B, obs_dim) or
-    (T, N, obs_dim), and cast it to the weights' dtype."""
-    if not isinstance(obs, torch.Tensor):
-        raise ValueError(f"obs must be a torch.Tensor, got {type(obs).__name__}")
-    if obs.dim() == 0 or obs.shape[-1] != obs_dim:
-        raise ValueError(f"obs must have shape (..., {obs_dim}), e.g. ({obs_dim},) or "
-                         f"(B, {obs_dim}), got {tuple(obs.shape)}")
-    if not obs.is_floating_point():
-        raise ValueError(f"obs must have a floating dtype, got {obs.dtype}")
-    return obs.to(weight.dtype)
+    """Check an observation tensor of shape (..., obs_dim) and cast it to the weights'
+    dtype."""
+    return _check_input(obs, "obs", obs_dim).to(weight.dtype)
 
 
 class MLP(nn.Module):
@@ -84,7 +93,7 @@ class MLP(nn.Module):
     ``in_dim`` inputs, ``out_dim`` outputs, hidden layers of the widths in ``hidden`` with the
     activation phi (a module class, e.g. ``nn.Tanh``). Weights are orthogonal with gain
     ``hidden_gain`` (default sqrt(2)) in hidden layers and ``out_gain`` in the last; biases 0.
-    ``forward`` maps (..., in_dim) to (..., out_dim).
+    ``forward`` maps finite floating inputs (..., in_dim) to (..., out_dim).
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64),
@@ -111,11 +120,7 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-        if x.dim() == 0 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"x must have shape (..., {self.in_dim}), got {tuple(x.shape)}")
-        return self.layers(x)
+        return self.layers(_check_input(x, "x", self.in_dim))
 
 
 class CategoricalPolicy(nn.Module):
@@ -343,12 +348,25 @@ class UniformPolicy:
             raise ValueError("low and high must have one shape with low < high everywhere")
 
     def dist(self, obs: torch.Tensor) -> Independent:
+        """Uniform on the box, batch shape obs.shape[:-1] (the values of obs are not read)."""
+        if not isinstance(obs, torch.Tensor) or obs.dim() == 0:
+            got = tuple(obs.shape) if isinstance(obs, torch.Tensor) else type(obs).__name__
+            raise ValueError(f"obs must be a torch.Tensor of shape (..., obs_dim), got {got}")
         shape = (*obs.shape[:-1], *self.low.shape)
         return Independent(Uniform(self.low.expand(shape), self.high.expand(shape)), 1)
 
 
 def clip_to_box(action: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """Clamp each action dimension into [low_i, high_i] (what the environment receives)."""
+    """Clamp each action dimension into [low_i, high_i] (what the environment receives).
+
+    ``action`` (..., act_dim), ``low`` and ``high`` (act_dim,) or broadcastable: finite
+    floating tensors with low <= high.
+    """
+    for value, name in ((action, "action"), (low, "low"), (high, "high")):
+        V.tensor(value, name)
+    if not bool((low <= high).all()):
+        raise ValueError(f"high must be >= low everywhere, got low={low.tolist()}, "
+                         f"high={high.tolist()}")
     return torch.maximum(torch.minimum(action, high), low)
 
 
@@ -391,9 +409,8 @@ class QEnsemble(nn.Module):
             shape = tuple(act.shape) if isinstance(act, torch.Tensor) else type(act).__name__
             raise ValueError(f"act must be a tensor of shape ({obs.shape[0]}, {self.act_dim}) "
                              f"(B rows like obs), got {shape}")
-        if not (obs.is_floating_point() and act.is_floating_point()):
-            raise ValueError(f"obs and act must have floating dtypes, got {obs.dtype}, "
-                             f"{act.dtype}")
+        for x, name in ((obs, "obs"), (act, "act")):
+            _check_input(x, name, x.shape[-1])  # dtype and values; the shapes are checked
         x = torch.cat([obs, act], -1).to(weight.dtype).expand(self.n, -1, -1)  # (n, B, in)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):

@@ -49,9 +49,9 @@ def policy_gradient_surrogate(logp: torch.Tensor, weights: torch.Tensor,
 
     ``logp``: (N, T) log-probabilities of the taken actions (differentiable).
     ``weights``: (N, T), or (N,) for one weight per trajectory such as R(tau); detached here.
-    ``mask``: optional (N, T) of 0/1 marking valid steps of episodes shorter than T.
+    ``mask``: optional (N, T) of 0/1 (or bool) marking valid steps of episodes shorter than T.
     """
-    V.tensor(logp, "logp", ndim=2)
+    V.tensor(logp, "logp", ndim=2, nonempty=True)
     V.tensor(weights, "weights", ndim=(1, 2))
     if weights.dim() == 1:
         if weights.shape[0] != logp.shape[0]:
@@ -62,7 +62,7 @@ def policy_gradient_surrogate(logp: torch.Tensor, weights: torch.Tensor,
     if mask is None:
         mask = torch.ones_like(logp)
     else:
-        V.tensor(mask, "mask", floating=False)
+        mask = V.mask(mask, "mask")
         V.same_shape(logp=logp, mask=mask)
         mask = mask.to(logp.dtype)
     return (mask * logp * weights.detach()).sum(-1).mean()
@@ -80,9 +80,7 @@ def policy_gradient_surrogate(logp: torch.Tensor, weights: torch.Tensor,
 def _check_samples(**tensors: torch.Tensor) -> None:
     """Every argument a finite floating tensor with at least one element, all of one shape."""
     for name, t in tensors.items():
-        V.tensor(t, name)
-        if t.numel() == 0:
-            raise ValueError(f"{name} must not be empty")
+        V.tensor(t, name, nonempty=True)
     V.same_shape(**tensors)
 
 
@@ -189,6 +187,10 @@ def ppo_penalty(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
     """
     _check_samples(logp=logp, logp_old=logp_old, adv=adv, kl=kl)
     beta = V.number(beta, "beta", low=0.0)
+    # A KL divergence is >= 0; allow only the rounding of its float evaluation (64 ulps at 1).
+    if kl.numel() and kl.min().item() < -64 * torch.finfo(kl.dtype).eps:
+        raise ValueError(f"kl must hold per-sample KL divergences (>= 0), got a minimum of "
+                         f"{kl.min().item():.3g}")
     return (ratio(logp, logp_old) * adv.detach() - beta * kl).mean()
 
 
@@ -201,13 +203,14 @@ def adapt_kl_beta(beta: float, kl: float, kl_target: float, *, tolerance: float 
         beta <- beta * factor   if d > kl_target * tolerance   (the step went too far),
         beta unchanged          otherwise.
 
-    The paper uses tolerance 1.5 and factor 2.
+    The paper uses tolerance 1.5 and factor 2; both must exceed 1 (with 1 the band is empty
+    or beta never moves).
     """
     beta = V.number(beta, "beta", low=0.0, low_open=True)
     kl = V.number(kl, "kl", low=0.0)
     kl_target = V.number(kl_target, "kl_target", low=0.0, low_open=True)
-    tolerance = V.number(tolerance, "tolerance", low=1.0)
-    factor = V.number(factor, "factor", low=1.0)
+    tolerance = V.number(tolerance, "tolerance", low=1.0, low_open=True)
+    factor = V.number(factor, "factor", low=1.0, low_open=True)
     if kl < kl_target / tolerance:
         return beta / factor
     if kl > kl_target * tolerance:
@@ -220,10 +223,17 @@ def adapt_kl_beta(beta: float, kl: float, kl_target: float, *, tolerance: float 
 # ============================================================================================
 
 def _check_table(x: torch.Tensor, name: str) -> torch.Tensor:
-    V.tensor(x, name, ndim=2)
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-    return x
+    return V.tensor(x, name, ndim=2, nonempty=True)
+
+
+def _step_weight(x: torch.Tensor, name: str, gamma: float | None) -> torch.Tensor:
+    """gamma^t x_{i,t} (``gamma`` given) or x (``None``), detached: Psi of (0.10) and (0.12)."""
+    _check_table(x, name)
+    if gamma is None:
+        return x.detach()
+    gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
+    steps = torch.arange(x.shape[1]).expand(x.shape)
+    return discount_by_step(x.detach(), gamma, steps)
 
 
 def actor_critic_weight(q: torch.Tensor, *, gamma: float | None = None) -> torch.Tensor:
@@ -237,12 +247,7 @@ def actor_critic_weight(q: torch.Tensor, *, gamma: float | None = None) -> torch
     gamma^t (and gamma < 1) it is not, and neither is it with a learned Q_w whose error depends on
     the action (chapter 6).
     """
-    _check_table(q, "q")
-    if gamma is None:
-        return q.detach()
-    gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
-    steps = torch.arange(q.shape[1]).expand(q.shape)
-    return discount_by_step(q.detach(), gamma, steps)
+    return _step_weight(q, "q", gamma)
 
 
 def actor_critic(logp: torch.Tensor, q: torch.Tensor, *, gamma: float | None = None,
@@ -267,7 +272,7 @@ def a2c_weight(adv: torch.Tensor, *, gamma: float | None = None) -> torch.Tensor
     With the true advantage A_t = Q_t - V_t (0.11), and also with Q_t - V_w,t for *any* state
     baseline V_w, E[sum_t grad log pi Psi_t] = grad J exactly when gamma^t is kept.
     """
-    return actor_critic_weight(adv, gamma=gamma)
+    return _step_weight(adv, "adv", gamma)
 
 
 def a2c(logp: torch.Tensor, adv: torch.Tensor, *, gamma: float | None = None,
@@ -292,11 +297,9 @@ def sac_policy(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
     or importance weights, same shape, sum 1); default 1/n each. The score-function form of the
     same gradient has weight :func:`sac_policy_weight`.
     """
-    V.tensor(q, "q")
+    V.tensor(q, "q", nonempty=True)
     V.tensor(logp, "logp")
     V.same_shape(q=q, logp=logp)
-    if q.numel() == 0:
-        raise ValueError("q must not be empty")
     alpha = V.number(alpha, "alpha", low=0.0)
     if weights is None:
         return (q - alpha * logp).mean()
@@ -318,7 +321,7 @@ def sac_policy_weight(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
     -alpha E[grad log pi] = 0. The source's SAC row has Psi = Q_w - V, without the
     -alpha log pi term: that is the gradient of E[Q_w] alone, and misses alpha grad H(pi).
     """
-    V.tensor(q, "q")
+    V.tensor(q, "q", nonempty=True)
     V.tensor(logp, "logp")
     V.same_shape(q=q, logp=logp)
     alpha = V.number(alpha, "alpha", low=0.0)
@@ -337,10 +340,8 @@ def sac_policy_weight(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
 
 
 def _check_pair(logp, logp_ref):
-    for name, t in (("logp", logp), ("logp_ref", logp_ref)):
-        V.tensor(t, name)
-        if t.numel() == 0:
-            raise ValueError(f"{name} must not be empty")
+    V.tensor(logp, "logp", nonempty=True)
+    V.tensor(logp_ref, "logp_ref", nonempty=True)
     V.same_shape(logp=logp, logp_ref=logp_ref)
 
 
@@ -416,9 +417,9 @@ def dpg_gradient(policy_jacobians: torch.Tensor, action_gradients: torch.Tensor)
         grad J = (1/B) sum_b grad_theta mu_theta(s_b) grad_a Q_w(s_b, a)|_{a = mu_theta(s_b)},
 
     with ``policy_jacobians`` (B, m, d), the Jacobians d mu / d theta (so grad_theta mu is their
-    transpose, d x m), and ``action_gradients`` (B, m). Returns (d,).
+    transpose, d x m), and ``action_gradients`` (B, m) with B >= 1. Returns (d,).
     """
-    V.tensor(policy_jacobians, "policy_jacobians", ndim=3)
+    V.tensor(policy_jacobians, "policy_jacobians", ndim=3, nonempty=True)
     V.tensor(action_gradients, "action_gradients", ndim=2)
     if policy_jacobians.shape[:2] != action_gradients.shape:
         raise ValueError(f"policy_jacobians {tuple(policy_jacobians.shape)} must be (B, m, d) "

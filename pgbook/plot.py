@@ -10,8 +10,10 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+from . import _validate as V
 from .history import trailing_means
 
 __all__ = ["STYLE", "Box", "arrow", "box", "diagram", "learning_curve", "objective_curves",
@@ -57,22 +59,21 @@ def use_style() -> None:
 def objective_curves(curves: Mapping[str, Sequence[float] | torch.Tensor], *,
                      target: float | None = None, xlabel: str = "iteration",
                      ylabel: str = r"$J(\theta)$", title: str | None = None, ax=None):
-    """Plot one or more curves (name -> values per iteration) with an optional target line.
-
-    Returns the matplotlib Figure.
+    """Plot one or more curves (name -> finite values per iteration) with an optional target
+    line. Returns the matplotlib Figure.
     """
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must be a non-empty mapping from label to a sequence of values")
-    for label, values in curves.items():
-        if len(values) == 0:
-            raise ValueError(f"curve {label!r} is empty")
+    ys = {label: _curve(values, f"curves[{label!r}]") for label, values in curves.items()}
+    if target is not None:
+        target = V.number(target, "target")
+    _check_axes(ax, allow_none=True)
     with styled():
         if ax is None:
             fig, ax = plt.subplots()
         else:
             fig = ax.figure
-        for label, values in curves.items():
-            y = values.tolist() if isinstance(values, torch.Tensor) else list(values)
+        for label, y in ys.items():
             ax.plot(range(len(y)), y, label=label)
         if target is not None:
             ax.axhline(target, color="0.3", linestyle="--", linewidth=1, label=f"target {target:g}")
@@ -83,6 +84,28 @@ def objective_curves(curves: Mapping[str, Sequence[float] | torch.Tensor], *,
         ax.legend()
         fig.tight_layout()
     return fig
+
+
+def _curve(values, name: str) -> np.ndarray:
+    """``values`` (a sequence of numbers or a 1-D tensor) as a non-empty finite 1-D array."""
+    try:
+        y = np.asarray(values.tolist() if isinstance(values, torch.Tensor) else list(values),
+                       dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a sequence of numbers") from None
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {y.shape}")
+    if len(y) == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(y).all():
+        raise ValueError(f"{name} contains non-finite values (nan or inf)")
+    return y
+
+
+def _check_axes(ax, *, allow_none: bool = False) -> None:
+    if not (isinstance(ax, Axes) or (allow_none and ax is None)):
+        raise ValueError(f"ax must be a matplotlib Axes{' or None' if allow_none else ''}, "
+                         f"got {type(ax).__name__}")
 
 
 def _smoothed_run(history, window: int, x: str, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -229,9 +252,8 @@ def box(ax, x: float, y: float, text: str, *, width: float = 1.5, height: float 
 
     Returns a :class:`Box` for :func:`arrow` to connect; arrows stop at the box's edge.
     """
-    for value, name in ((x, "x"), (y, "y")):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number, got {value!r}")
+    _check_axes(ax)
+    x, y = V.number(x, "x"), V.number(y, "y")
     width = _positive(width, "width")
     height = _positive(height, "height")
     if not isinstance(text, str):
@@ -242,7 +264,7 @@ def box(ax, x: float, y: float, text: str, *, width: float = 1.5, height: float 
                            edgecolor=edgecolor, linewidth=1.1, linestyle=linestyle)
     ax.add_patch(patch)
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, weight=weight)
-    return Box(patch, float(x), float(y), width, height)
+    return Box(patch, x, y, width, height)
 
 
 def arrow(ax, start, end, text: str | None = None, *, color: str = "0.25", rad: float = 0.0,
@@ -263,6 +285,7 @@ def arrow(ax, start, end, text: str | None = None, *, color: str = "0.25", rad: 
             return (float(p[0]), float(p[1])), None
         raise ValueError(f"{name} must be a Box or an (x, y) pair of numbers, got {p!r}")
 
+    _check_axes(ax)
     (x1, y1), patch_a = end_point(start, "start")
     (x2, y2), patch_b = end_point(end, "end")
     rad = float(rad)

@@ -76,10 +76,10 @@ class ReplayBuffer:
 
     def add(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
             next_obs: torch.Tensor, terminated: torch.Tensor) -> None:
-        """Append B transitions: obs, next_obs (B, obs_dim); actions (B, act_dim);
+        """Append B >= 1 transitions: obs, next_obs (B, obs_dim); actions (B, act_dim);
         rewards (B,); terminated (B,) bool (True where s' is terminal; never for time limits).
         """
-        V.tensor(obs, "obs", ndim=2)
+        V.tensor(obs, "obs", ndim=2, nonempty=True)
         V.tensor(next_obs, "next_obs", ndim=2)
         V.tensor(actions, "actions", ndim=2)
         V.tensor(rewards, "rewards", ndim=1)
@@ -107,13 +107,16 @@ class ReplayBuffer:
 
     def add_batch(self, batch: Batch) -> None:
         """Append the valid rows of a :class:`pgbook.rollout.Batch` (time-major, (T, N, ...)),
-        row by row in time order, storing ``terminated`` but not ``truncated``."""
+        row by row in time order, storing ``terminated`` but not ``truncated`` (nothing if no
+        row is valid)."""
         if not isinstance(batch, Batch):
             raise ValueError(f"batch must be a pgbook.rollout.Batch, got {type(batch).__name__}")
         if batch.actions.dim() != 3:
             raise ValueError("batch must come from a continuous (Box) action space: actions "
                              f"of shape (T, N, act_dim), got {tuple(batch.actions.shape)}")
         mask = batch.valid
+        if not bool(mask.any()):
+            return
         self.add(batch.obs[mask], batch.actions[mask], batch.rewards[mask],
                  batch.next_obs[mask], batch.terminated[mask])
 
@@ -122,9 +125,7 @@ class ReplayBuffer:
         V.positive_int(batch_size, "batch_size")
         if self.size == 0:
             raise ValueError("cannot sample from an empty ReplayBuffer; add transitions first")
-        if generator is not None and not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got "
-                             f"{type(generator).__name__}")
+        V.generator(generator)
         idx = torch.randint(self.size, (batch_size,), generator=generator)
         return Transitions(self.obs[idx], self.actions[idx], self.rewards[idx],
                            self.next_obs[idx], self.terminated[idx])

@@ -51,12 +51,19 @@ def _discounts(gamma: float, length: int, like: torch.Tensor) -> torch.Tensor:
     return gamma ** torch.arange(length, dtype=like.dtype, device=like.device)
 
 
+def _check_trajectories(rewards) -> None:
+    """Validate the per-trajectory layout, (T,) or (N, T) with T >= 1 steps."""
+    V.tensor(rewards, "rewards", ndim=(1, 2))
+    if rewards.shape[-1] == 0:
+        raise ValueError(f"rewards must have at least one step, got shape {tuple(rewards.shape)}")
+
+
 def discounted_return(rewards: torch.Tensor, gamma: float) -> torch.Tensor:
     r"""R(tau) = sum_{t=0}^{T-1} gamma^t r_{t+1}   (the return inside (0.1)).
 
-    ``rewards`` has shape (T,) or (N, T); the result has shape () or (N,).
+    ``rewards`` has shape (T,) or (N, T) with T >= 1; the result has shape () or (N,).
     """
-    V.tensor(rewards, "rewards", ndim=(1, 2))
+    _check_trajectories(rewards)
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
     return (rewards * _discounts(gamma, rewards.shape[-1], rewards)).sum(-1)
 
@@ -72,8 +79,9 @@ def reward_to_go(rewards: torch.Tensor, gamma: float, *,
     Only the second makes E[sum_t grad log pi(a_t|s_t) Psi_t] equal grad J when gamma < 1
     (chapter 3, "In the source").
     """
-    V.tensor(rewards, "rewards", ndim=(1, 2))
+    _check_trajectories(rewards)
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
+    V.flag(discount_from_start, "discount_from_start")
     T = rewards.shape[-1]
     out = torch.empty_like(rewards)
     running = torch.zeros_like(rewards[..., 0])
@@ -166,12 +174,9 @@ def discount_by_step(values: torch.Tensor, gamma: float,
     ``reward_to_go(..., discount_from_start=True)`` (chapter 3, "In the source"). Rollouts record
     ``episode_step`` (:class:`pgbook.rollout.Batch`), because a batch may begin mid-episode.
     """
-    V.tensor(values, "values")
+    V.tensor(values, "values", nonempty=True)
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
-    V.tensor(episode_step, "episode_step", floating=False)
-    dtype = episode_step.dtype
-    if dtype.is_floating_point or dtype.is_complex or dtype == torch.bool:
-        raise ValueError(f"episode_step must have an integer dtype, got {episode_step.dtype}")
+    V.int_tensor(episode_step, "episode_step")
     V.same_shape(values=values, episode_step=episode_step)
     if bool((episode_step < 0).any()):
         raise ValueError("episode_step must be >= 0 everywhere")
@@ -266,9 +271,8 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-4, *, scale_by_std: 
         raise ValueError("each group needs at least 2 answers (rewards of shape (num_groups, G) "
                          f"with G >= 2), got shape {tuple(rewards.shape)}")
     eps = V.number(eps, "eps", low=0.0)
-    for flag, name in ((scale_by_std, "scale_by_std"), (unbiased, "unbiased")):
-        if not isinstance(flag, bool):
-            raise ValueError(f"{name} must be a bool, got {flag!r}")
+    V.flag(scale_by_std, "scale_by_std")
+    V.flag(unbiased, "unbiased")
     centred = rewards - rewards.mean(dim=1, keepdim=True)
     constant = (rewards == rewards[:, :1]).all(dim=1, keepdim=True)
     if not scale_by_std:

@@ -1,9 +1,8 @@
 """The SymPy side of the book: policies, score functions, and exact identity checks.
 
-Chapter 1 (``book/01_policies``) derives the score functions below; every derivation chapter
-ends its symbolic part with :func:`assert_identical`, which passes only if the difference of
-the two sides simplifies to exactly 0.
-"""
+Chapter 1 derives the score functions below; every derivation chapter ends its symbolic part
+with :func:`assert_identical`, which passes only if the difference of the two sides simplifies
+to exactly 0 by steps that the symbols' assumptions (real, positive) justify."""
 
 from __future__ import annotations
 
@@ -12,6 +11,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy.core.relational import Relational
+
+from . import _validate as V
 
 __all__ = [
     "ClipDerivativeProof",
@@ -39,40 +40,24 @@ __all__ = [
 
 def logit_symbols(n_states: int, n_actions: int, name: str = "theta") -> sp.Matrix:
     """A matrix of real symbols theta[s, a], the logits of a tabular softmax policy."""
-    for value, label in ((n_states, "n_states"), (n_actions, "n_actions")):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value!r}")
+    V.positive_int(n_states, "n_states"), V.positive_int(n_actions, "n_actions")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
     return sp.Matrix(n_states, n_actions,
                      lambda s, a: sp.Symbol(f"{name}_{s}{a}", real=True))
 
 
-def _logit_vector(logits) -> list[sp.Expr]:
-    if isinstance(logits, sp.MatrixBase):
-        if min(logits.shape) != 1:
-            raise ValueError(f"logits must be a vector, got a matrix of shape {logits.shape}")
-        logits = list(logits)
-    if not isinstance(logits, Sequence) or len(logits) < 2:
-        raise ValueError("logits must be a sequence of at least 2 SymPy expressions")
-    return [sp.sympify(z) for z in logits]
-
-
-def _action_index(a, n: int) -> int:
-    if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n:
-        raise ValueError(f"action must be an integer in [0, {n}), got {a!r}")
-    return a
-
-
 def softmax(logits) -> sp.Matrix:
     r"""pi(a) = exp(z_a) / sum_b exp(z_b), as a column vector (chapter 1)."""
-    z = _logit_vector(logits)
+    z = V.expression_vector(logits, "logits", min_len=2)
     denom = sum(sp.exp(zb) for zb in z)
     return sp.Matrix([sp.exp(za) / denom for za in z])
 
 
 def softmax_log_prob(logits, a: int) -> sp.Expr:
     r"""log pi(a) = z_a - log sum_b exp(z_b)."""
-    z = _logit_vector(logits)
-    a = _action_index(a, len(z))
+    z = V.expression_vector(logits, "logits", min_len=2)
+    a = V.index(a, len(z), "action")
     return z[a] - sp.log(sum(sp.exp(zb) for zb in z))
 
 
@@ -81,8 +66,8 @@ def softmax_score(logits, a: int) -> sp.Matrix:
 
     ``e_a`` is the one-hot vector of the action; ``pi`` the softmax of the logits.
     """
-    z = _logit_vector(logits)
-    a = _action_index(a, len(z))
+    z = V.expression_vector(logits, "logits", min_len=2)
+    a = V.index(a, len(z), "action")
     one_hot = sp.Matrix([1 if b == a else 0 for b in range(len(z))])
     return one_hot - softmax(z)
 
@@ -90,7 +75,7 @@ def softmax_score(logits, a: int) -> sp.Matrix:
 def gaussian_log_density(x, mu, log_sigma) -> sp.Expr:
     r"""log N(x; mu, sigma^2) with sigma = exp(log_sigma):
     -(x - mu)^2 / (2 sigma^2) - log sigma - log(2 pi) / 2."""
-    x, mu, log_sigma = map(sp.sympify, (x, mu, log_sigma))
+    x, mu, log_sigma = V.expressions(x=x, mu=mu, log_sigma=log_sigma)
     sigma = sp.exp(log_sigma)
     return -(x - mu) ** 2 / (2 * sigma**2) - log_sigma - sp.log(2 * sp.pi) / 2
 
@@ -100,7 +85,7 @@ def gaussian_score(x, mu, log_sigma) -> sp.Matrix:
 
     d/dmu log N = (x - mu) / sigma^2,    d/dlog_sigma log N = (x - mu)^2 / sigma^2 - 1.
     """
-    x, mu, log_sigma = map(sp.sympify, (x, mu, log_sigma))
+    x, mu, log_sigma = V.expressions(x=x, mu=mu, log_sigma=log_sigma)
     sigma2 = sp.exp(2 * log_sigma)
     return sp.Matrix([(x - mu) / sigma2, (x - mu) ** 2 / sigma2 - 1])
 
@@ -121,12 +106,12 @@ def gaussian_expectation(expr, z: sp.Symbol) -> sp.Expr:
 
 
 def _exp_atoms_to_symbols(expr: sp.Expr) -> sp.Expr:
-    """Replace every exp(linear combination of symbols) by a product of positive symbols.
+    """Replace every exp(rational combination of *real* symbols) by a product of positive
+    symbols: exp(a*x + b*y) becomes X**a * Y**b with X = exp(x), Y = exp(y) positive.
 
-    exp(a*x + b*y) becomes X**a * Y**b with X = exp(x), Y = exp(y) positive. This is an exact
-    change of variables (exp is a bijection onto the positive reals), and it turns softmax
-    expressions into rational functions, which ``sp.cancel`` decides quickly and exactly.
-    """
+    Exact for real x (exp maps the reals onto the positive reals); it makes softmax expressions
+    rational, which ``sp.cancel`` decides fast. Complex z is left alone (exp(z/2) != sqrt(exp(z))
+    at z = 2 pi i)."""
     exps = [e for e in expr.atoms(sp.exp)]
     if not exps:
         return expr
@@ -139,7 +124,7 @@ def _exp_atoms_to_symbols(expr: sp.Expr) -> sp.Expr:
         for sym, c in coeffs.items():
             if sym == 1:
                 term *= sp.exp(c)
-            elif isinstance(sym, sp.Symbol) and c.is_Rational:
+            elif isinstance(sym, sp.Symbol) and sym.is_real and c.is_Rational:
                 if sym not in base:
                     base[sym] = sp.Symbol(f"_exp_{sym.name}", positive=True)
                 term *= base[sym] ** c
@@ -151,13 +136,21 @@ def _exp_atoms_to_symbols(expr: sp.Expr) -> sp.Expr:
 
 
 def simplify_difference(lhs, rhs):
-    """Simplify ``lhs - rhs`` as far as SymPy can; returns a scalar or a Matrix."""
-    diff = sp.sympify(lhs) - sp.sympify(rhs)
+    """Simplify ``lhs - rhs`` as far as SymPy can; returns a scalar or a Matrix. Each step is
+    sound under the symbols' assumptions: ``expand_log`` without ``force`` (log(p q) = log p +
+    log q needs p, q > 0: chapters declare probabilities, ratios and sigma positive), exp of a
+    real symbol as a positive symbol, ``cancel``, ``simplify``. So log(x**2) - 2 log(x) for
+    real x, or sqrt(x**2) - x, stays non-zero."""
+    lhs, rhs = V.expression(lhs, "lhs", scalar=False), V.expression(rhs, "rhs", scalar=False)
+    if getattr(lhs, "shape", ()) != getattr(rhs, "shape", ()):
+        raise ValueError(f"lhs and rhs must have one shape, got {getattr(lhs, 'shape', ())} "
+                         f"and {getattr(rhs, 'shape', ())}")
+    diff = lhs - rhs
     if isinstance(diff, sp.MatrixBase):
         return diff.applyfunc(lambda e: simplify_difference(e, 0))
     if diff == 0:
         return sp.Integer(0)
-    fast = sp.cancel(sp.together(_exp_atoms_to_symbols(sp.expand_log(diff, force=True))))
+    fast = sp.cancel(sp.together(_exp_atoms_to_symbols(sp.expand_log(diff))))
     if fast == 0:
         return sp.Integer(0)
     return sp.simplify(diff)
@@ -169,12 +162,12 @@ def assert_identical(lhs, rhs, *, what: str = "identity") -> sp.Expr:
     Returns the residual (``0``, or a zero matrix). On failure raises ``AssertionError`` that
     prints the non-zero residual, so a wrong derivation shows where it goes wrong.
     """
-    lhs_s, rhs_s = sp.sympify(lhs), sp.sympify(rhs)
+    lhs_s, rhs_s = V.expression(lhs, "lhs", scalar=False), V.expression(rhs, "rhs", scalar=False)
     lhs_is_m = isinstance(lhs_s, sp.MatrixBase)
     if lhs_is_m != isinstance(rhs_s, sp.MatrixBase):
-        raise ValueError(f"{what}: cannot compare a matrix with a scalar")
+        raise ValueError(f"{what}: cannot compare a matrix with a scalar (lhs and rhs)")
     if lhs_is_m and lhs_s.shape != rhs_s.shape:
-        raise ValueError(f"{what}: shape mismatch {lhs_s.shape} vs {rhs_s.shape}")
+        raise ValueError(f"{what}: shape mismatch, lhs {lhs_s.shape} vs rhs {rhs_s.shape}")
     residual = simplify_difference(lhs_s, rhs_s)
     nonzero = (any(e != 0 for e in residual) if isinstance(residual, sp.MatrixBase)
                else residual != 0)
@@ -190,7 +183,9 @@ def assert_identical(lhs, rhs, *, what: str = "identity") -> sp.Expr:
 
 def clip(x, low, high) -> sp.Piecewise:
     """clip(x, low, high) = low if x < low, high if x > high, x otherwise (a Piecewise)."""
-    x, low, high = map(sp.sympify, (x, low, high))
+    x, low, high = V.expressions(x=x, low=low, high=high)
+    if (high - low).is_negative:
+        raise ValueError(f"high must be >= low, got low = {low}, high = {high}")
     return sp.Piecewise((low, x < low), (high, x > high), (x, True))
 
 
@@ -199,7 +194,7 @@ def ppo_clip_objective(r, A, eps) -> sp.Expr:
 
         min( r A, clip(r, 1 - eps, 1 + eps) A ).
     """
-    r, A, eps = map(sp.sympify, (r, A, eps))
+    r, A, eps = V.expressions(r=r, A=A, eps=eps)
     return sp.Min(r * A, clip(r, 1 - eps, 1 + eps) * A)
 
 
@@ -211,7 +206,7 @@ def not_clip(r, A, eps) -> sp.Piecewise:
     :func:`prove_clip_derivative` proves that d/dr :func:`ppo_clip_objective` = 1_not-clip * A
     on each of the six open regions, and gives the one-sided derivatives at r = 1 +- eps.
     """
-    r, A, eps = map(sp.sympify, (r, A, eps))
+    r, A, eps = V.expressions(r=r, A=A, eps=eps)
     condition = (sp.And(A >= 0, r <= 1 + eps)) | (sp.And(A < 0, r >= 1 - eps))
     return sp.Piecewise((sp.Integer(1), condition), (sp.Integer(0), True))
 
@@ -233,6 +228,12 @@ class Region:
     condition: sp.Basic
     substitution: Mapping[sp.Symbol, sp.Expr] = field(default_factory=dict)
     along: sp.Symbol | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(V.expression(self.condition, "condition", scalar=False),
+                          sp.logic.boolalg.Boolean) or not isinstance(self.substitution, Mapping):
+            raise ValueError("condition must be a SymPy condition, substitution a mapping")
+        _ = self.along is None or V.symbol(self.along, "along")
 
 
 def _sign_candidates(expr: sp.Expr):
@@ -266,7 +267,8 @@ def decide_branches(expr, *, max_rounds: int = 10):
     A relation ``lhs < rhs`` is decided by the sign of ``lhs - rhs`` (tried as given,
     expanded, factored and simplified). Conditions that stay undecided are left in place.
     """
-    expr = sp.sympify(expr)
+    expr = V.expression(expr, "expr", scalar=False)
+    V.positive_int(max_rounds, "max_rounds")
     for _ in range(max_rounds):
         expr = expr.rewrite(sp.Piecewise) if expr.has(sp.Min, sp.Max) else expr
         decided = {}
@@ -334,6 +336,9 @@ def derivative_on_region(expr, x: sp.Symbol, region: Region) -> sp.Expr:
     This differentiates the function itself on the region, not SymPy's branch-wise derivative
     of a Piecewise.
     """
+    V.symbol(x, "x")
+    if not isinstance(region, Region):
+        raise ValueError(f"region must be a Region, got {type(region).__name__}")
     if region.along is None:
         raise ValueError(f"region '{region.name}' has no 'along' parameter")
     if x not in region.substitution:
@@ -358,6 +363,10 @@ def one_sided_derivatives(expr, x: sp.Symbol, point, *, width,
     ``point``; then every branch is decided for all k and the limit is k -> 0+.
     ``substitution`` parametrises the other symbols (as in :class:`Region`).
     """
+    V.symbol(x, "x")
+    width = V.expression(width, "width")
+    if width.is_positive is False:
+        raise ValueError(f"width must be positive, got {width}")
     sub = dict(substitution or {})
     k = sp.Symbol("k_step", positive=True)
     h = sp.sympify(width).subs(sub) * k / (1 + k)
@@ -390,6 +399,7 @@ def ppo_clip_regions(r: sp.Symbol, A: sp.Symbol, eps: sp.Symbol) -> list[Region]
     (A = 0 is split off because there r A = clip(r) A = 0 ties for every r, so the branch of
     the min is undecidable and irrelevant; the source's "A >= 0" covers it.)
     """
+    _ = V.symbol(r, "r"), V.symbol(A, "A"), V.symbol(eps, "eps")
     e, u = sp.Symbol("e", positive=True), sp.Symbol("u", positive=True)
     a = sp.Symbol("a", positive=True)
     eps_of_e = e / (1 + e)
@@ -466,9 +476,7 @@ def prove_clip_derivative(r: sp.Symbol | None = None, A: sp.Symbol | None = None
     r = r if r is not None else sp.Symbol("r", positive=True)
     A = A if A is not None else sp.Symbol("A", real=True)
     eps = eps if eps is not None else sp.Symbol("epsilon", positive=True)
-    for value, label in ((r, "r"), (A, "A"), (eps, "eps")):
-        if not isinstance(value, sp.Symbol):
-            raise ValueError(f"{label} must be a SymPy Symbol, got {value!r}")
+    _ = V.symbol(r, "r"), V.symbol(A, "A"), V.symbol(eps, "eps")
     objective = ppo_clip_objective(r, A, eps)
     indicator_times_A = not_clip(r, A, eps) * A
     regions = ppo_clip_regions(r, A, eps)

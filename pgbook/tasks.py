@@ -92,6 +92,8 @@ class ReverseTask:
         """``n`` prompts drawn uniformly (length, then digits) from the training split, or from
         the held-out split with ``held_out=True``; shape (n, max_len)."""
         V.positive_int(n, "n")
+        V.generator(generator)
+        V.flag(held_out, "held_out")
         out, have = [], 0
         while have < n:
             m = 2 * (n - have) + 16
@@ -139,7 +141,7 @@ class ReverseTask:
     def to_text(tokens: torch.Tensor) -> list[str]:
         """Readable strings of prompt or answer rows: PAD dropped, EOS shown as '$' and the
         rest of the row after it dropped."""
-        V.tensor(tokens, "tokens", ndim=2, floating=False)
+        V.int_tensor(tokens, "tokens", ndim=2)
         rows = []
         for row in tokens.tolist():
             s = ""
@@ -193,9 +195,9 @@ class TinyLM(nn.Module):
 
     @staticmethod
     def _check(prompts: torch.Tensor, answers: torch.Tensor | None = None) -> None:
-        V.tensor(prompts, "prompts", ndim=2, floating=False)
+        V.int_tensor(prompts, "prompts", ndim=2)
         if answers is not None:
-            V.tensor(answers, "answers", ndim=2, floating=False)
+            V.int_tensor(answers, "answers", ndim=2)
             if answers.shape[0] != prompts.shape[0]:
                 raise ValueError(f"answers must have one row per prompt: {prompts.shape[0]} "
                                  f"prompts, got {answers.shape[0]} answers")
@@ -215,9 +217,15 @@ class TinyLM(nn.Module):
     def sample(self, prompts: torch.Tensor, length: int, *, greedy: bool = False) -> torch.Tensor:
         """Answers of ``length`` tokens, (N, length); after the first EOS every token is EOS.
 
-        Draws from torch's global random state (``greedy=True``: the most likely token)."""
+        Draws from torch's global random state (``greedy=True``: the most likely token). The
+        prompt, SEP and all but the last answer token must fit in ``max_tokens``."""
         self._check(prompts)
         V.positive_int(length, "length")
+        V.flag(greedy, "greedy")
+        if prompts.shape[1] + length > self.max_tokens:
+            raise ValueError(f"length {length} is too long: prompts of {prompts.shape[1]} tokens, "
+                             f"SEP and {length - 1} answer tokens exceed max_tokens="
+                             f"{self.max_tokens}")
         sep = torch.full((prompts.shape[0], 1), SEP, dtype=torch.long)
         x = torch.cat([prompts, sep], dim=1)
         done = torch.zeros(prompts.shape[0], dtype=torch.bool)
@@ -233,6 +241,10 @@ class TinyLM(nn.Module):
 def accuracy(policy: TinyLM, task: ReverseTask, prompts: torch.Tensor, *,
              greedy: bool = False) -> float:
     """Mean reward of one answer per prompt (sampled, or greedy with ``greedy=True``)."""
+    if not isinstance(policy, TinyLM):
+        raise ValueError(f"policy must be a TinyLM, got {type(policy).__name__}")
+    if not isinstance(task, ReverseTask):
+        raise ValueError(f"task must be a ReverseTask, got {type(task).__name__}")
     answers = policy.sample(prompts, task.answer_len, greedy=greedy)
     return task.reward(prompts, answers).mean().item()
 

@@ -51,6 +51,9 @@ def flat_grad(output: torch.Tensor, params: Sequence[torch.Tensor], *,
     params = _check_params(params)
     if not isinstance(output, torch.Tensor) or output.numel() != 1:
         raise ValueError("output must be a scalar tensor")
+    if not output.requires_grad:
+        raise ValueError("output has no autograd graph: compute it from params without "
+                         "torch.no_grad() or .detach()")
     grads = torch.autograd.grad(output, params, create_graph=create_graph,
                                 retain_graph=retain_graph, allow_unused=True)
     return torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
@@ -85,7 +88,14 @@ def fisher_vector_product(kl: torch.Tensor, params: Sequence[torch.Tensor], *,
     """
     params = _check_params(params)
     damping = V.number(damping, "damping", low=0.0)
+    if not isinstance(kl, torch.Tensor) or kl.numel() != 1 or not kl.is_floating_point():
+        raise ValueError("kl must be a scalar floating tensor (the mean KL)")
+    if not kl.requires_grad:
+        raise ValueError("kl has no autograd graph: compute it from params without "
+                         "torch.no_grad() or .detach()")
     grad_kl = flat_grad(kl, params, create_graph=True)
+    if not grad_kl.requires_grad:
+        raise ValueError("kl must depend on params at least quadratically (its Hessian is 0)")
     n = grad_kl.numel()
 
     def product(v: torch.Tensor) -> torch.Tensor:
@@ -108,7 +118,7 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
     """
     if not callable(matvec):
         raise ValueError("matvec must be a callable v -> M v")
-    V.tensor(b, "b", ndim=1)
+    V.tensor(b, "b", ndim=1, nonempty=True)
     iters = V.positive_int(iters, "iters")
     tol = V.number(tol, "tol", low=0.0)
     x = torch.zeros_like(b)
@@ -119,6 +129,12 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
         if rr < tol:
             break
         Md = matvec(direction)
+        if not isinstance(Md, torch.Tensor) or Md.shape != b.shape:
+            got = tuple(Md.shape) if isinstance(Md, torch.Tensor) else type(Md).__name__
+            raise ValueError(f"matvec must return a tensor shaped like b {tuple(b.shape)}, "
+                             f"got {got}")
+        if not V.all_finite(Md):
+            raise ValueError("matvec returned non-finite values (nan or inf)")
         curvature = direction @ Md
         if not curvature > 0:
             raise ValueError(f"matvec is not positive definite along a CG direction "
@@ -142,6 +158,7 @@ def trust_region_step(g: torch.Tensor, fvp: Callable[[torch.Tensor], torch.Tenso
     """
     V.tensor(g, "g", ndim=1)
     max_kl = V.number(max_kl, "max_kl", low=0.0, low_open=True)
+    cg_iters = V.positive_int(cg_iters, "cg_iters")
     x = conjugate_gradient(fvp, g, iters=cg_iters)
     xFx = x @ fvp(x)
     if not xFx > 0:

@@ -219,14 +219,14 @@ def test_per_trajectory_gradients_validate_their_arguments(mdp, gen):
         mdp.per_trajectory_gradients(theta, [1.0] * n)
     with pytest.raises(ValueError, match="psi must have a floating dtype"):
         mdp.per_trajectory_gradients(theta, torch.ones(n, T, dtype=torch.long))
-    with pytest.raises(ValueError, match="trajectories must be None"):
+    with pytest.raises(ValueError, match="trajectories must be a SampledTrajectories"):
         mdp.per_trajectory_gradients(theta, psi, mdp.trajectories)
     batch = mdp.sample(theta, 5, gen)
     with pytest.raises(ValueError, match=r"psi must have shape \(5, 3\) or \(5,\)"):
         mdp.per_trajectory_gradients(theta, psi, batch)
     short = SampledTrajectories(batch.states[:, :-1], batch.actions[:, :-1],
                                 batch.rewards[:, :-1])
-    with pytest.raises(ValueError, match=r"trajectories must hold int64 states of shape"):
+    with pytest.raises(ValueError, match=r"trajectories must hold int64 states"):
         mdp.per_trajectory_gradients(theta, torch.ones(5, dtype=torch.float64), short)
     bad = SampledTrajectories(batch.states, batch.actions + 2, batch.rewards)
     with pytest.raises(ValueError, match="actions in 0..1"):

@@ -387,3 +387,14 @@ def test_default_dtype_switches_and_restores():
     with pytest.raises(ValueError, match="dtype must be a floating torch.dtype"):
         with default_dtype(torch.int64):
             pass
+
+
+def test_networks_run_under_vmap_and_jacrev():
+    """The finiteness check on inputs cannot read values inside torch.func.vmap; it must not
+    break the networks there (chapter 5 takes per-sample scores with vmap)."""
+    policy = CategoricalPolicy(4, 3)
+    obs = torch.randn(6, 4)
+    batched = torch.func.vmap(lambda o: policy.dist(o).logits)(obs)
+    assert torch.allclose(batched, policy.dist(obs).logits)
+    with pytest.raises(ValueError, match="obs contains non-finite"):
+        policy.dist(torch.full((6, 4), float("nan")))

@@ -46,6 +46,54 @@ def test_assert_identical_matrix_and_shape_errors():
         S.assert_identical(M, z[0])
 
 
+_x, _y = sp.symbols("x y", real=True)
+_p, _q = sp.symbols("p q", positive=True)
+_z = sp.Symbol("z")  # complex: no assumptions
+
+
+@pytest.mark.parametrize("lhs, rhs", [
+    (sp.log(_x**2), 2 * sp.log(_x)),                    # false at x = -1: log 1 = 0 vs 2 pi i
+    (sp.log(_x * _y), sp.log(_x) + sp.log(_y)),         # false at x = y = -1
+    (sp.log(_x / _y), sp.log(_x) - sp.log(_y)),         # false at x = -1, y = 1
+    (sp.sqrt(_x**2), _x),                               # false at x = -1
+    (sp.log(sp.exp(_z)), _z),                           # false at z = 2 pi i
+    (sp.sqrt(sp.exp(_z)), sp.exp(_z / 2)),              # false at z = 2 pi i: 1 vs -1
+    (sp.log(_p - 1) + sp.log(_q - 1), sp.log((_p - 1) * (_q - 1))),  # p = q = 1/2: 2 pi i
+    (sp.log(_x**3), 3 * sp.log(_x)),                    # false at x = -1: i pi vs 3 i pi
+    (sp.Abs(_z) ** 2, _z**2),                           # true for real z, false at z = i
+])
+def test_checker_rejects_identities_that_need_assumptions_the_symbols_lack(lhs, rhs):
+    """Each pair is equal only for positive (or real) arguments; with real or complex symbols
+    the checker must not call it an identity (it used to, via expand_log(force=True))."""
+    assert S.simplify_difference(lhs, rhs) != 0
+    with pytest.raises(AssertionError, match="does not hold"):
+        S.assert_identical(lhs, rhs)
+
+
+@pytest.mark.parametrize("lhs, rhs", [
+    (sp.log(_p**2), 2 * sp.log(_p)),
+    (sp.log(_p * _q), sp.log(_p) + sp.log(_q)),
+    (sp.log(_p / _q), sp.log(_p) - sp.log(_q)),
+    (sp.sqrt(_p**2), _p),
+    (sp.log(sp.exp(_x)), _x),
+    (sp.sqrt(sp.exp(_x)), sp.exp(_x / 2)),
+    (sp.log(sp.exp(_x) * _p), _x + sp.log(_p)),
+    (sp.diff(sp.log(_p * sp.exp(_x) / (1 + sp.exp(_x))), _x), 1 / (1 + sp.exp(_x))),
+])
+def test_checker_proves_the_same_identities_for_positive_or_real_symbols(lhs, rhs):
+    assert S.assert_identical(lhs, rhs) == 0
+
+
+def test_checker_fast_path_still_decides_softmax_identities_quickly():
+    import time
+    z = sp.symbols("z0:5", real=True)
+    start = time.perf_counter()
+    for a in range(5):
+        grad = sp.Matrix([sp.diff(S.softmax_log_prob(z, a), zi) for zi in z])
+        S.assert_identical(grad, S.softmax_score(z, a))
+    assert time.perf_counter() - start < 5.0  # the fast path, not sp.simplify (minutes)
+
+
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_softmax_score_closed_form_is_exact(n):
     z = sp.symbols(f"z0:{n}", real=True)
