@@ -33,6 +33,7 @@ step (update-to-data ratio 1). Read top to bottom: ``Config``, then ``train``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -102,17 +103,25 @@ class NoisyActor:
 
 
 def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
-          progress: bool = True) -> History:
+          progress: bool = True,
+          callback: Callable[[int, History], None] | None = None) -> History:
     """Train a deterministic actor and its critic(s) on ``env_id`` (a 1-D Box action space)
     with TD3 (or DDPG, ``Config.ddpg()``); returns the :class:`pgbook.history.History` with
     models ``policy`` (the actor) and ``critic`` (the :class:`QEnsemble`) and, per finished
     episode, the logs ``critic_loss``, ``actor_loss`` (latest values), ``updates`` (critic
     gradient steps so far) and ``actor_updates`` (fewer with a policy delay).
 
+    ``callback(step, history)``, if given, runs after each finished episode is recorded, with
+    the env step and the live ``history``, whose ``models`` are the networks being trained
+    (chapter 10 compares the critic's estimate with Monte-Carlo returns this way). It must not
+    change them or draw from torch's global random stream, or the run changes.
+
     Seeded by ``config.seed`` and deterministic on CPU for a fixed thread count; the caller's
     random stream is left as it was, and the networks are float32 whatever its default dtype.
     """
     config = checked_config(config, Config)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be None or callable, got {type(callback).__name__}")
     with training_run(config.seed, env_id) as envs:
         space = envs.single_action_space
         obs_dim, act_dim = envs.single_observation_space.shape[0], space.shape[0]
@@ -178,6 +187,8 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
                 history.add_episodes(batch.episode_returns, batch.episode_lengths, [step] * ended)
                 for _ in range(ended):
                     history.log(**stats)
+                if callback is not None:
+                    callback(step, history)
                 bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
                 if history.target_reached():
                     break

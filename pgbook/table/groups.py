@@ -1,7 +1,11 @@
 """The rows of the gradient table, built by one short function per algorithm group (chapter 12).
 
 Each group's rows pair the source's weight Psi as written (``form="source"``) with the book's
-(``"book"``), or are marked ``"source = book"`` where the source's form is exact. A row's
+(``"book"``), or are marked ``"source = book"`` where the source's form is exact. GRPO's rows
+say what each one is instead: the objective with one ratio per answer (the source's) or per
+token (DeepSeekMath's), each with the k3 penalty GRPO implements, and k3's weight checked
+against the source's KL (``"k3 vs source"``, expected to fail: k3 is not an estimator of that
+gradient) and against the KL it does differentiate to (``"k3, other KL"``). A row's
 objective and weight are the algorithm's own, from :mod:`pgbook.objectives`,
 :mod:`pgbook.grpo_objectives` and :class:`pgbook.mdp.TabularMDP`, written in the models of its
 setting (:mod:`pgbook.table.settings`); its SymPy check is one of :mod:`pgbook.table.identities`.
@@ -261,12 +265,13 @@ def _token_row(key, form, psi, objective, weight, reference) -> Row:
 
 
 def _grpo_rows() -> list[Row]:
-    """GRPO per answer (the source's) and per token (DeepSeekMath's), each with its weight."""
+    """GRPO with one ratio per answer (the source's form) and per token (DeepSeekMath's), each
+    with the k3 penalty as implemented and its exact weight."""
     return [
-        _token_row("grpo-seq", "source", "1_nc r_i A_i - β(1-ρ_i)", grpo_sequence,
+        _token_row("grpo-seq", "per answer", "1_nc r_i A_i - β(1-ρ_i)", grpo_sequence,
                    grpo_sequence_weight, _grpo_answer_by_hand),
-        _token_row("grpo-tok", "paper", "(1_nc r_it A_i - β(1-ρ_it))/|o_i|", grpo, grpo_weight,
-                   _grpo_token_by_hand),
+        _token_row("grpo-tok", "per token", "(1_nc r_it A_i - β(1-ρ_it))/|o_i|", grpo,
+                   grpo_weight, _grpo_token_by_hand),
     ]
 
 
@@ -278,17 +283,23 @@ def _kl_row(key, form, psi, direction, weight_fn, holds, weight_name) -> Row:
     def weight(z, z_ref, beta):
         return -beta * weight_fn(torch.log_softmax(z, -1), torch.log_softmax(z_ref, -1))
 
-    against = "-β KL(π‖π_ref)" if direction == "theta||ref" else "-β KL(π_ref‖π)"
+    against = ("-β KL(π‖π_ref), the source's" if direction == "theta||ref"
+               else "-β KL(π_ref‖π)")
     return Row(key, "GRPO KL term", form, psi, against, "-β∇KL(π‖π_ref)", "9", CATEGORICAL,
                objective, weight, holds, lambda: sym.kl_identity(weight_name, direction))
 
 
 def _kl_rows() -> list[Row]:
-    """GRPO's KL term exactly: k3's weight against both KL directions, and the log-ratio."""
+    """GRPO's KL term exactly: the weight of the k3 penalty GRPO implements, against the
+    source's KL(pi || pi_ref) (fails: k3 does not differentiate to it) and against KL(pi_ref || pi)
+    (holds), and the weight of the source's KL itself, the log-ratio (holds)."""
     return [
-        _kl_row("kl-k3-src", "source", "-β(1-ρ)  [k3]", "theta||ref", kl_k3_weight, False, "k3"),
-        _kl_row("kl-k3", "book", "-β(1-ρ)  [k3]", "ref||theta", kl_k3_weight, True, "k3"),
-        _kl_row("kl", "book", "-β log(π/π_ref)", "theta||ref", kl_weight, True, "log-ratio"),
+        _kl_row("kl-k3-src", "k3 vs source", "-β(1-ρ)  [k3]", "theta||ref",
+                kl_k3_weight, False, "k3"),
+        _kl_row("kl-k3", "k3, other KL", "-β(1-ρ)  [k3]", "ref||theta",
+                kl_k3_weight, True, "k3"),
+        _kl_row("kl", "source = book", "-β log(π/π_ref)", "theta||ref", kl_weight, True,
+                "log-ratio"),
     ]
 
 

@@ -59,3 +59,43 @@ def test_seeded_runs_are_identical_and_pendulum_bookkeeping():
     assert h1.wall_time > 0 and h1.episode_times == sorted(h1.episode_times)
     h3 = td3.train("Pendulum-v1", dataclasses.replace(cfg, seed=5), progress=False)
     assert h3.episode_returns != h1.episode_returns
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_twin_target_is_pessimistic(idle, seed):
+    """TD3 change 1, y = r + gamma (1 - d) min_j Q_j'(s', a'): on a task whose true Q is 0
+    everywhere (and every target bootstraps), the min drives both critics below 0, about
+    -0.02 to -0.03 after these 100 updates; the max would drive them above, about +0.1 (the
+    overestimation TD3 corrects)."""
+    cfg = td3.Config(gamma=0.9, tau=0.1, critic_lr=1e-2, hidden=(16, 16), batch_size=16,
+                     learning_starts=20, total_steps=120, seed=seed)
+    h = td3.train(idle, cfg, progress=False)
+    s = torch.rand(256, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        q = h.models["critic"](s, h.models["policy"](s))  # (2, 256)
+    assert q.shape == (2, 256) and (q.mean(1) < -0.005).all()
+
+
+def test_callback_sees_each_episode_and_the_live_networks_without_changing_the_run():
+    cfg = td3.Config(total_steps=400, learning_starts=300, hidden=(8,), batch_size=16, seed=1)
+    seen = []
+
+    def callback(step, history):
+        seen.append((step, len(history.episode_returns), history.models["policy"],
+                     history.models["critic"](torch.zeros(1, 3), torch.zeros(1, 1)).detach()))
+
+    h = td3.train("Pendulum-v1", cfg, progress=False, callback=callback)
+    plain = td3.train("Pendulum-v1", cfg, progress=False)
+    assert [s[:2] for s in seen] == [(200, 1), (400, 2)]
+    assert all(s[2] is h.models["policy"] for s in seen)  # the network being trained, not a copy
+    assert not torch.equal(seen[0][3], seen[1][3])  # the critic was updated in between
+    assert h.episode_returns == plain.episode_returns
+    for a, b in zip(h.models["critic"].parameters(), plain.models["critic"].parameters(),
+                    strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bad", [1, "f", [print]])
+def test_callback_must_be_callable(bad):
+    with pytest.raises(ValueError, match="callback"):
+        td3.train("Pendulum-v1", td3.Config(total_steps=10), progress=False, callback=bad)

@@ -100,3 +100,15 @@ def test_a_ratio_inverted_in_objective_and_weight_alike_fails(key):
 
     both = dataclasses.replace(row, objective=invert(row.objective), weight=invert(row.weight))
     assert not table.check(both, n=4, sympy=False).holds
+
+
+def test_grpo_rows_say_what_they_check():
+    """The k3 rows check the estimator GRPO implements; the source's formula is row "kl", which
+    holds (issue 13: a failing row must not be labelled as the source's when k3 is what fails)."""
+    k3_src, k3, kl = (table.row(k) for k in ("kl-k3-src", "kl-k3", "kl"))
+    assert (k3_src.form, k3.form, kl.form) == ("k3 vs source", "k3, other KL", "source = book")
+    assert k3_src.psi == k3.psi and "source" in k3_src.against and "source" in kl.against
+    assert not k3_src.holds and k3.holds and kl.holds
+    assert [table.row(k).form for k in ("grpo-seq", "grpo-tok")] == ["per answer", "per token"]
+    grpo_rows = [r for r in table.rows() if r.algorithm.startswith("GRPO")]
+    assert len(grpo_rows) == 5 and all(r.form != "source" for r in grpo_rows)
