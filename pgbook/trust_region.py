@@ -16,6 +16,12 @@ solution is the natural gradient direction x = F^{-1} g scaled to the boundary,
 F has as many rows as the policy has parameters, so it is never formed: conjugate gradient
 solves F x = g with products F v only, and each product is a second backward pass through
 grad KL (a Hessian-vector product, :func:`fisher_vector_product`).
+
+A network's F is singular (chapter 7), so the code uses the damped F + lambda I throughout:
+``fisher_vector_product(..., damping=lambda)`` multiplies by F + lambda I, CG solves
+(F + lambda I) x = g, and :func:`trust_region_step` scales s so that
+(1/2) s^T (F + lambda I) s = delta (eq-07-damped-step); the undamped quadratic KL is smaller
+by lambda |s|^2 / 2.
 """
 
 from __future__ import annotations
@@ -150,9 +156,10 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
 
 def trust_region_step(g: torch.Tensor, fvp: Callable[[torch.Tensor], torch.Tensor],
                       max_kl: float, *, cg_iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""TRPO's full step: s = sqrt(2 delta / x^T F x) x with x ~ F^{-1} g from CG (chapter 7).
+    r"""TRPO's full step: s = sqrt(2 delta / x^T M x) x with x ~ M^{-1} g from CG (chapter 7),
+    where M is the matrix ``fvp`` multiplies by (F + lambda I for a damped Fisher product).
 
-    Returns (s, x). s maximises the linear model g^T s on the ellipsoid (1/2) s^T F s = delta
+    Returns (s, x). s maximises the linear model g^T s on the ellipsoid (1/2) s^T M s = delta
     (``max_kl``), the quadratic model of KL(pi_old || pi_theta) <= delta. A line search
     (:mod:`pgbook.algos.trpo`) then shrinks s until the true KL and surrogate are acceptable.
     """

@@ -7,9 +7,11 @@ Each iteration collects T steps from N sub-environments with pi_old and solves, 
 
 1. A_t by GAE(gamma, lambda), normalised over the batch (``normalize_advantage``).
 2. g = grad L at theta_old: the policy gradient, since r = 1 there (chapter 7).
-3. x ~ F^{-1} g by conjugate gradient with Fisher-vector products (the Hessian of KL-bar at
-   theta_old is the Fisher matrix F; it is never formed), :mod:`pgbook.trust_region`.
-4. The full step s = sqrt(2 delta / x^T F x) x reaches the quadratic model's KL bound.
+3. x ~ (F + lambda I)^{-1} g by conjugate gradient with damped Fisher-vector products (the
+   Hessian of KL-bar at theta_old is the Fisher matrix F; it is never formed; lambda =
+   ``cg_damping``), :mod:`pgbook.trust_region`.
+4. The full step s = sqrt(2 delta / x^T (F + lambda I) x) x reaches the damped quadratic
+   model's KL bound, (1/2) s^T (F + lambda I) s = delta (eq-07-damped-step).
    (``direction="plain"`` uses x = g instead: the plain gradient scaled to the same quadratic
    KL, a control that shows what the natural gradient adds, chapter 7.)
 5. Backtracking line search: try theta_old + shrink^j s for j = 0, 1, ..., and accept the
