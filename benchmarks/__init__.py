@@ -148,8 +148,8 @@ def evaluate(bench: Benchmark, name: str, seed: int, history: History, wall: flo
     return Result(name, bench.env_id, bench.target, bench.window, seed,
                   None if hit is None else int(hit.env_steps),
                   None if hit is None else float(hit.seconds),
-                  float("nan") if best is None else best[0], 0 if best is None else best[1],
-                  history.env_steps, wall)
+                  float("nan") if best is None else best[0], 0 if best is None else int(best[1]),
+                  int(history.env_steps), wall)
 
 
 def run(name: str, seeds: list[int], *, target: float | None = None,
