@@ -1,12 +1,14 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make test   creates .venv (if missing), installs the lock, runs unit tests + nbval over every chapter
 #   make book   creates .venv (if missing), executes every chapter and builds the HTML into _build/html
+#   make mutants  the mutation suite (slow, not part of make test): every mutant of mutation/mutants.py
+#               against the unit tests and its chapters; writes mutation/REPORT.md and README's table
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test book venv clean lint benchmarks
+.PHONY: test book venv clean lint benchmarks mutants
 
 venv: $(STAMP)
 
@@ -24,7 +26,15 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
 lint: $(STAMP)
-	$(BIN)/ruff check pgbook tests benchmarks
+	$(BIN)/ruff check pgbook tests benchmarks mutation
+
+# MUTANT_JOBS=2 runs two mutants at a time; MUTANT_ARGS="--only NAME ..." re-runs some of them
+# (their results are merged into mutation/results.json, and the report rewritten from it)
+MUTANT_JOBS ?= 1
+MUTANT_ARGS ?=
+mutants: $(STAMP)
+	$(BIN)/python -m mutation --baseline --jobs $(MUTANT_JOBS) --results mutation/results.json \
+		--report mutation/REPORT.md --update-readme $(MUTANT_ARGS)
 
 benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks all --seeds 3

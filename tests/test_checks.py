@@ -109,3 +109,22 @@ def test_exact_log_leaves_its_input_alone_and_validates():
     # far from 1, float64 exp skips most values: there is no exact log to find
     with pytest.raises(ValueError, match="within 64 ulps"):
         checks.exact_log(torch.tensor([1e-300], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("scale", [0.0, 2.0])
+def test_the_tolerance_is_atol_plus_rtol_times_the_scale_exactly(scale):
+    """An error 1% above atol + rtol * max|expected| fails and 1% below passes, so a tolerance
+    loosened by any factor above 1.01 (the mutation suite's checker-tolerance-loosened) is caught;
+    every other test here uses errors far from the boundary."""
+    atol, rtol = 1e-12, 1e-10
+    expected = torch.full((3,), scale, dtype=torch.float64)
+    limit = atol + rtol * scale
+    for factor, passes in ((0.99, True), (1.01, False)):
+        actual = expected.clone()
+        actual[1] += factor * limit
+        rep = checks.compare_values(actual, expected, atol=atol, rtol=rtol, verbose=False,
+                                    raise_on_fail=False)
+        assert rep.passed is passes and rep.n_failed == (0 if passes else 1)
+    with pytest.raises(AssertionError, match="FAILED"):
+        checks.compare_values(expected + 1.01 * limit, expected, atol=atol, rtol=rtol,
+                              verbose=False)

@@ -135,3 +135,16 @@ def test_the_sources_actor_without_entropy_is_caught(seed, monkeypatch):
     wrong = sac.train("Pendulum-v1", cfg, progress=False)
     assert right.logs["alpha"][-1] < 0.6 and right.logs["entropy"][-1] > 0.0
     assert wrong.logs["alpha"][-1] > 2.0 and wrong.logs["entropy"][-1] < -3.0
+
+
+def test_the_critic_target_is_soft(idle):
+    """y = r + gamma (1 - d) [min_j Q_j'(s', a') - alpha log pi(a'|s')]. With zero reward and
+    no terminal states only the -alpha log pi term tells alpha = 50 from alpha = 0 in the critic's
+    first losses: about 5e3 against 0.5 (a target without the term gives 0.5 for both)."""
+    losses = {}
+    for alpha in (0.0, 50.0):
+        cfg = sac.Config(alpha=alpha, gamma=0.9, total_steps=20, learning_starts=10,
+                         batch_size=8, hidden=(8, 8), seed=0)
+        losses[alpha] = sac.train(idle, cfg, progress=False).logs["critic_loss"][1:]
+    assert all(0.0 < loss < 5.0 for loss in losses[0.0])
+    assert all(loss > 100 * max(losses[0.0]) for loss in losses[50.0])

@@ -1,0 +1,3 @@
+from mutation.run import main
+
+raise SystemExit(main())
