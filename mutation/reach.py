@@ -6,6 +6,10 @@ idea by other code), or it runs it and no check notices. To tell them apart, the
 copy gets a tripwire, a call of :func:`mutation._probe.hit`, right before each statement that
 contains an edit's snippet (the innermost statement that can take a statement before it), and
 the chapter runs under nbval as usual; the tripwire's record says whether it fired.
+
+"Never runs it" is the literal truth about that statement: for a mutant of a failure branch
+(``checker-assert-identical-noop`` replaces the ``raise``) it means that no check of the chapter
+ever fails, i.e. the chapter has no negative control for that checker.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ import ast
 from collections.abc import Callable
 
 from .mutants import Mutant, StaleMutant
+
+
+def wire(mutant: str) -> str:
+    """The tripwire: an expression statement that records the execution of the next one."""
+    return f"__import__('mutation._probe', fromlist=['hit']).hit({mutant!r})"
 
 
 def _statements_covering(tree: ast.AST, line: int) -> list[ast.stmt]:
@@ -41,8 +50,9 @@ def tripwired_sources(mutant: Mutant, read: Callable[[str], str]) -> dict[str, s
                 indent = rows[stmt.lineno - 1][: stmt.col_offset]
                 if indent.strip():  # the statement shares its line with its parent's header
                     continue
-                wire = f"{indent}__import__('mutation._probe').hit({mutant.name!r})\n"
-                candidate = "".join([*rows[: stmt.lineno - 1], wire, *rows[stmt.lineno - 1:]])
+                line_of_wire = f"{indent}{wire(mutant.name)}\n"
+                candidate = "".join([*rows[: stmt.lineno - 1], line_of_wire,
+                                     *rows[stmt.lineno - 1:]])
                 try:
                     compile(candidate, rel, "exec")
                 except SyntaxError:

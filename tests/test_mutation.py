@@ -37,6 +37,11 @@ def test_mutant_applies_exactly_once_and_compiles(mutant):
     # --reach can plant its tripwire before every edited statement
     for rel, text in REACH.tripwired_sources(mutant, lambda f: (ROOT / f).read_text()).items():
         compile(text, rel, "exec")
+        assert REACH.wire(mutant.name) in text
+
+
+def test_the_tripwire_runs():
+    eval(REACH.wire("any-mutant"))  # records nothing outside a run of the suite, raises nothing
 
 
 def test_enough_mutants_and_controls():
