@@ -35,17 +35,10 @@ def bandit() -> str:
     return BANDIT
 
 
-class Idle(gym.Env):
-    """Observe s ~ U[-1, 1]^2, which never changes; every action earns 0; never terminal,
-    truncated after 5 steps. So every critic target bootstraps, and the true Q is 0."""
-
-    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self._s = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self._s.copy(), {}
+class Idle(ContinuousBandit):
+    """Observe s ~ U[-1, 1]^2 (the bandit's spaces and reset), which never changes; every
+    action earns 0; never terminal, truncated after 5 steps. So every critic target
+    bootstraps, and the true Q is 0."""
 
     def step(self, action):
         return self._s.copy(), 0.0, False, False, {}
