@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test book venv clean lint benchmarks mutants
+.PHONY: test book book-part venv clean lint benchmarks mutants
 
 venv: $(STAMP)
 
@@ -24,6 +24,15 @@ test: $(STAMP)
 book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute
 	$(BIN)/jupyter-book build -W -n --keep-going .
+
+# Layout work on a few chapters: `make book-part CHAPTERS="08_ppo 12_unified" OUT=/tmp/part`
+# builds only those chapters (and the intro), with a notebook cache, into $(OUT)/_build/html;
+# links to other chapters are left unresolved, so warnings are not errors here. Then
+# `.venv/bin/python .ci/browser_check.py $(OUT)/_build/html` measures the layout.
+CHAPTERS ?= 01_policies
+OUT ?= _build/part
+book-part: $(STAMP)
+	$(BIN)/python .ci/build_part.py --out $(OUT) $(CHAPTERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pgbook tests benchmarks mutation

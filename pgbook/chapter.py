@@ -1,4 +1,5 @@
-"""The first call of every chapter: one seed, one thread count, one dtype, one figure style.
+"""What every chapter calls: ``setup()`` first (one seed, one thread count, one dtype, one
+figure style), and ``verdict()`` for the one visible line of each check.
 
 Every chapter starts with ``pgbook.chapter.setup()``. The book's convention is float64 for every
 tensor a chapter builds (its exact checks compare against rounding-level tolerances); the
@@ -12,9 +13,10 @@ import torch
 
 from . import _validate as V
 from . import seed_everything
+from .checks import ErrorReport, IntervalReport
 from .plot import use_style
 
-__all__ = ["setup"]
+__all__ = ["setup", "verdict"]
 
 
 def setup(seed: int = 0, *, threads: int = 1) -> torch.Generator:
@@ -28,3 +30,39 @@ def setup(seed: int = 0, *, threads: int = 1) -> torch.Generator:
     torch.set_default_dtype(torch.float64)
     use_style()
     return generator
+
+
+def verdict(claim: str | ErrorReport, holds: bool | ErrorReport | IntervalReport | None = None,
+            detail: str = "") -> None:
+    """Print the one line a reader sees for a check, ``✓ claim (detail)``, and fail loudly
+    (``AssertionError``, the line starting with ✗) when the claim does not hold.
+
+    ``claim`` is the statement checked: a string, or an :class:`~pgbook.checks.ErrorReport`
+    (then ``holds`` is omitted; the claim is the report's name, the detail its number of
+    cases). ``holds`` is a bool, an ``ErrorReport`` (its ``passed``) or an
+    :class:`~pgbook.checks.IntervalReport` (its ``all_covered``; the detail then names the
+    level and the number of samples). A negative control states what must fail, e.g.
+    ``verdict("the inside-only indicator is rejected", not wrong_report.passed)``. The line
+    holds no floating-point numbers unless ``detail`` puts them there, so it can be a checked
+    output of nbval; the full report belongs in the (hidden) cell that computed it.
+    """
+    if isinstance(claim, ErrorReport):
+        if holds is not None:
+            raise ValueError("holds must be omitted when claim is an ErrorReport")
+        claim, holds, detail = claim.name, claim.passed, detail or f"{claim.n_cases} cases"
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(f"claim must be a non-empty string or an ErrorReport, got {claim!r}")
+    if not isinstance(detail, str):
+        raise ValueError(f"detail must be a string, got {type(detail).__name__}")
+    if isinstance(holds, ErrorReport):
+        holds, detail = holds.passed, detail or f"{holds.n_cases} cases"
+    elif isinstance(holds, IntervalReport):
+        detail = detail or f"{holds.level:.0%} intervals, {holds.n_samples:,} samples"
+        holds = holds.all_covered
+    elif not isinstance(holds, bool):
+        raise ValueError("holds must be a bool, an ErrorReport or an IntervalReport, got "
+                         f"{type(holds).__name__}")
+    line = f"{'✓' if holds else '✗'} {claim}" + (f" ({detail})" if detail else "")
+    print(line)
+    if not holds:
+        raise AssertionError(line)

@@ -60,3 +60,31 @@ def test_setup_takes_a_seed_and_a_thread_count(global_state):
 def test_setup_rejects_bad_arguments(global_state, kwargs, match):
     with pytest.raises(ValueError, match=match):
         chapter.setup(**kwargs)
+
+
+def test_verdict_prints_one_line_and_fails_loudly(capsys):
+    from pgbook.checks import compare_values, covers
+    ok = compare_values([torch.zeros(2)], [torch.zeros(2)], name="zeros agree", verbose=False)
+    chapter.verdict(ok)
+    chapter.verdict("the wrong sign is rejected", True, "3 seeds")
+    g = torch.Generator().manual_seed(0)
+    interval = covers(torch.randn(1000, generator=g, dtype=torch.float64),
+                      torch.tensor(0.0, dtype=torch.float64), verbose=False)
+    chapter.verdict("the mean is 0", interval)
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ zeros agree (1 cases)", "✓ the wrong sign is rejected (3 seeds)",
+        "✓ the mean is 0 (99% intervals, 1,000 samples)"]
+    bad = compare_values([torch.ones(2)], [torch.zeros(2)], name="ones vs zeros",
+                         verbose=False, raise_on_fail=False)
+    with pytest.raises(AssertionError, match="✗ ones vs zeros"):
+        chapter.verdict(bad)
+    with pytest.raises(AssertionError, match="✗ claim"):
+        chapter.verdict("claim", False)
+
+
+@pytest.mark.parametrize("args, match", [
+    (("", True), "claim"), ((3, True), "claim"), (("c", 1), "holds"), (("c", None), "holds"),
+    (("c", True, 5), "detail")])
+def test_verdict_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        chapter.verdict(*args)

@@ -44,7 +44,7 @@ from ..replay import ReplayBuffer
 from ..rollout import Collector
 from .run import check_replay_settings, checked_config, training_run
 
-__all__ = ["Config", "actor_loss", "temperature_loss", "train"]
+__all__ = ["Config", "actor_loss", "soft_target", "temperature_loss", "train"]
 
 
 @dataclass
@@ -94,6 +94,32 @@ def actor_loss(logp: torch.Tensor, q: torch.Tensor, alpha: float) -> torch.Tenso
     V.same_shape(logp=logp, q=q)
     alpha = V.number(alpha, "alpha", low=0.0)
     return (alpha * logp - q).mean()
+
+
+def soft_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor,
+                next_logp: torch.Tensor, alpha: float, gamma: float) -> torch.Tensor:
+    r"""The critics' regression target, one sample of the soft Bellman backup of
+    (def-11-maxent) in chapter 11, Q(s, a) = r + gamma E_{s'}[V(s')] with
+    V(s') = E_{a'~pi}[Q(s', a') - alpha log pi(a'|s')]:
+
+        y_n = r_n + gamma (1 - d_n) [ next_q_n - alpha next_logp_n ],
+
+    with ``next_q`` (N,) = min_j Q_j'(s'_n, a'_n) of the target critics at a fresh
+    a'_n ~ pi(.|s'_n), ``next_logp`` (N,) = log pi(a'_n|s'_n), ``terminated`` (N,) of 0/1
+    (no bootstrap after a termination; a time-limit truncation bootstraps), ``alpha`` >= 0 the
+    temperature. E[y | s, a, s'] = r + gamma (1 - d) V(s'): the -alpha log pi term carries
+    the later steps' entropy bonuses into Q (chapter 11 checks this mean against quadrature).
+    """
+    for name, x in (("rewards", rewards), ("terminated", terminated), ("next_q", next_q),
+                    ("next_logp", next_logp)):
+        V.tensor(x, name, ndim=1, nonempty=True)
+    V.same_shape(rewards=rewards, terminated=terminated, next_q=next_q, next_logp=next_logp)
+    if not bool(((terminated == 0) | (terminated == 1)).all()):
+        raise ValueError("terminated must hold only 0 and 1")
+    alpha = V.number(alpha, "alpha", low=0.0)
+    gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
+    soft_v = next_q - alpha * next_logp
+    return rewards + gamma * (1 - terminated) * soft_v
 
 
 def temperature_loss(log_alpha: torch.Tensor, logp: torch.Tensor,
@@ -162,8 +188,8 @@ def train(env_id: str = "Pendulum-v1", config: Config | None = None, *,
                 with torch.no_grad():
                     next_action, next_logp = policy.sample(data.next_obs)
                     next_q = critic_target(data.next_obs, next_action).min(0).values
-                    soft_v = next_q - alpha * next_logp
-                    y = data.rewards + config.gamma * (1 - data.terminated) * soft_v
+                    y = soft_target(data.rewards, data.terminated, next_q, next_logp, alpha,
+                                    config.gamma)
                 critic_loss = ((critic(data.obs, data.actions) - y) ** 2).mean(1).sum()
                 critic_opt.zero_grad()
                 critic_loss.backward()

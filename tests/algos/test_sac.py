@@ -148,3 +148,19 @@ def test_the_critic_target_is_soft(idle):
         losses[alpha] = sac.train(idle, cfg, progress=False).logs["critic_loss"][1:]
     assert all(0.0 < loss < 5.0 for loss in losses[0.0])
     assert all(loss > 100 * max(losses[0.0]) for loss in losses[50.0])
+
+
+def test_soft_target_hand_values_and_bad_input():
+    """y = r + gamma (1 - d) (next_q - alpha next_logp), by hand; no bootstrap after d = 1."""
+    D = torch.float64
+    r, d = torch.tensor([1.0, -2.0], dtype=D), torch.tensor([0.0, 1.0], dtype=D)
+    q, logp = torch.tensor([3.0, 5.0], dtype=D), torch.tensor([-1.5, 0.5], dtype=D)
+    y = sac.soft_target(r, d, q, logp, 0.2, 0.9)
+    assert y.tolist() == pytest.approx([1.0 + 0.9 * (3.0 + 0.2 * 1.5), -2.0])
+    ok = dict(rewards=r, terminated=d, next_q=q, next_logp=logp, alpha=0.2, gamma=0.9)
+    bad = {"rewards": r[:1], "terminated": torch.tensor([0.0, 0.5], dtype=D),
+           "next_q": torch.tensor([float("nan"), 1.0], dtype=D), "next_logp": logp[None],
+           "alpha": -0.1, "gamma": 1.5}
+    for name, value in bad.items():
+        with pytest.raises(ValueError, match=name if name != "rewards" else "shape"):
+            sac.soft_target(**(ok | {name: value}))
