@@ -302,11 +302,12 @@ def sac_policy(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
     V.same_shape(q=q, logp=logp)
     alpha = V.number(alpha, "alpha", low=0.0)
     if weights is None:
-        return (q - alpha * logp).mean()
-    V.tensor(weights, "weights")
-    V.same_shape(q=q, weights=weights)
-    if bool((weights < 0).any()) or abs(weights.sum().item() - 1) > 1e-9:
-        raise ValueError("weights must be non-negative and sum to 1")
+        weights = torch.full_like(q, 1.0 / q.numel())
+    else:
+        V.tensor(weights, "weights")
+        V.same_shape(q=q, weights=weights)
+        if bool((weights < 0).any()) or abs(weights.sum().item() - 1) > 1e-9:
+            raise ValueError("weights must be non-negative and sum to 1")
     return (weights.detach() * (q - alpha * logp)).sum()
 
 
