@@ -10,17 +10,24 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from . import _validate as V
 from .history import trailing_means
 
-__all__ = ["STYLE", "Box", "arrow", "box", "diagram", "learning_curve", "objective_curves",
-           "styled", "use_style"]
+__all__ = ["LINESTYLES", "PALETTE", "STYLE", "Box", "arrow", "box", "diagram",
+           "learning_curve", "objective_curves", "styled", "use_style"]
+
+#: The Okabe-Ito palette (colour-blind safe), without its black and yellow; each colour is
+#: paired with a line style, so curves differ in two ways.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1)), (0, (1, 1)))
 
 #: Matplotlib settings shared by every figure of the book.
 STYLE = {
+    "axes.prop_cycle": cycler(color=PALETTE) + cycler(linestyle=LINESTYLES),
     "figure.figsize": (6.4, 3.6),
     "figure.dpi": 110,
     "axes.grid": True,
@@ -30,6 +37,7 @@ STYLE = {
     "font.size": 10,
     "legend.frameon": False,
     "lines.linewidth": 1.8,
+    "svg.fonttype": "none",
 }
 
 
@@ -52,8 +60,17 @@ def styled() -> Iterator[None]:
 
 
 def use_style() -> None:
-    """Apply :data:`STYLE` to matplotlib's global settings (chapters call it once)."""
+    """Apply :data:`STYLE` to matplotlib's global settings (chapters call it once). In a
+    notebook, figures are then shown as SVG (sharp at any zoom; the HTML book uses it) and
+    PNG (the LaTeX build uses it)."""
     plt.rcParams.update(STYLE)
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("svg", "png")
 
 
 def objective_curves(curves: Mapping[str, Sequence[float] | torch.Tensor], *,

@@ -1,12 +1,17 @@
-"""Small fixes to the HTML that Jupyter Book 1.0.4 produces, found by the CI browser check.
+"""Small fixes to the HTML that Jupyter Book 1.0.4 produces, found by the browser check.
 
 * sphinx-thebe 0.3.1 registers its inline configuration script once per
-  ``env-before-read-docs`` event, which fires more than once in a Jupyter Book build; every
-  page then declares ``const THEBE_JS_URL`` twice and the browser reports a SyntaxError.
-  We drop exact duplicate script entries from each page's context.
+  ``env-before-read-docs`` event, which fires more than once in a Jupyter Book build;
+  every page then declares ``const THEBE_JS_URL`` twice and the browser reports a
+  SyntaxError. We drop exact duplicate script entries from each page's context.
+* The role ``{zh}`策略``` marks Chinese text: ``<span lang="zh">`` in HTML (so browsers
+  and screen readers pick a Chinese font and voice), plain text elsewhere (the LaTeX
+  build sets a CJK font).
 """
 
 from __future__ import annotations
+
+from docutils import nodes
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -15,7 +20,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         return
     seen, unique = set(), []
     for script in scripts:
-        # an inline script is registered with filename None or "" depending on the caller
+        # an inline script is registered with filename None or "", by caller
         filename = getattr(script, "filename", script) or ""
         attributes = getattr(script, "attributes", {})
         key = (str(filename), tuple(sorted((k, str(v)) for k, v in attributes.items())))
@@ -26,6 +31,34 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+class ChineseText(nodes.inline):
+    """Text in Chinese (role ``zh``)."""
+
+
+def _zh_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    return [ChineseText(rawtext, text)], []
+
+
+def _visit_zh_html(self, node):
+    self.body.append(self.starttag(node, "span", "", lang="zh", CLASS="zh"))
+
+
+def _depart_zh_html(self, node):
+    self.body.append("</span>")
+
+
+def _visit_plain(self, node):
+    pass
+
+
+def _depart_plain(self, node):
+    pass
+
+
 def setup(app):
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.add_role("zh", _zh_role)
+    plain = (_visit_plain, _depart_plain)
+    app.add_node(ChineseText, html=(_visit_zh_html, _depart_zh_html), latex=plain,
+                 text=plain)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
