@@ -1,6 +1,8 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make test   creates .venv (if missing), installs the lock, runs unit tests + nbval over every chapter
 #   make book   creates .venv (if missing), executes every chapter and builds the HTML into _build/html
+#   make pdf    after make book: the whole book as one PDF (LaTeX builder, xelatex), reusing
+#               the build's executed notebooks; writes _build/latex/pgbook.pdf
 #   make mutants  the mutation suite (slow, not part of make test): every mutant of mutation/mutants.py
 #               against the unit tests and its chapters; writes mutation/REPORT.md and README's table
 PYTHON ?= python3
@@ -8,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test book book-part venv clean lint benchmarks mutants
+.PHONY: test test-unit check-outputs book pdf book-part venv clean lint benchmarks mutants
 
 venv: $(STAMP)
 
@@ -21,9 +23,27 @@ $(STAMP): requirements.txt pyproject.toml
 test: $(STAMP)
 	$(BIN)/pytest
 
+# CI executes every chapter once: the unit tests, then the book build (which executes every
+# chapter), then check-outputs compares the executed notebooks' checked cells with the stored
+# outputs, as nbval would have in a second execution (.ci/check_outputs.py).
+test-unit: $(STAMP)
+	$(BIN)/pytest tests
+
+check-outputs: $(STAMP)
+	$(BIN)/python .ci/check_outputs.py _build/jupyter_execute
+
 book: $(STAMP)
-	rm -rf _build/html _build/jupyter_execute
+	rm -rf _build/html _build/jupyter_execute _build/.doctrees
 	$(BIN)/jupyter-book build -W -n --keep-going .
+
+# The LaTeX builder reads the doctrees that make book left (nothing is executed again); the
+# PDF is then copied into the HTML site, which links it from the intro. Needs Debian's
+# texlive-xetex, texlive-latex-extra, texlive-lang-chinese, latexmk, fonts-noto-cjk,
+# fonts-freefont-otf (.ci/run installs them).
+pdf: $(STAMP)
+	test -d _build/.doctrees || $(MAKE) book
+	$(BIN)/jupyter-book build --builder pdflatex -n --keep-going .
+	mkdir -p _build/html/_downloads && cp _build/latex/pgbook.pdf _build/html/_downloads/pgbook.pdf
 
 # Layout work on a few chapters: `make book-part CHAPTERS="08_ppo 12_unified" OUT=/tmp/part`
 # builds only those chapters (and the intro), with a notebook cache, into $(OUT)/_build/html;
@@ -35,7 +55,8 @@ book-part: $(STAMP)
 	$(BIN)/python .ci/build_part.py --out $(OUT) $(CHAPTERS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check pgbook tests benchmarks mutation
+	$(BIN)/ruff check pgbook tests benchmarks mutation .ci book
+	$(BIN)/ruff format --check book
 
 # MUTANT_JOBS=2 runs two mutants at a time; MUTANT_ARGS="--only NAME ..." re-runs some of them
 # (their results are merged into mutation/results.json, and the report rewritten from it)

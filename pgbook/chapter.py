@@ -9,6 +9,8 @@ default (:func:`pgbook.algos.run.training_run`), so a chapter never converts by 
 
 from __future__ import annotations
 
+import textwrap
+
 import torch
 
 from . import _validate as V
@@ -16,7 +18,7 @@ from . import seed_everything
 from .checks import ErrorReport, IntervalReport
 from .plot import use_style
 
-__all__ = ["setup", "verdict"]
+__all__ = ["setup", "show", "verdict"]
 
 
 def setup(seed: int = 0, *, threads: int = 1) -> torch.Generator:
@@ -30,6 +32,15 @@ def setup(seed: int = 0, *, threads: int = 1) -> torch.Generator:
     torch.set_default_dtype(torch.float64)
     use_style()
     return generator
+
+
+def show(*reports: object, width: int = 86) -> None:
+    """Print each check's full report (its ``str``), wrapped at ``width`` columns so it fits
+    the book's code column; the hidden cell of a check shows it behind the verdict."""
+    V.positive_int(width, "width")
+    for report in reports:
+        for line in str(report).splitlines() or [""]:
+            print(textwrap.fill(line, width, subsequent_indent="    ") if line else line)
 
 
 def verdict(claim: str | ErrorReport, holds: bool | ErrorReport | IntervalReport | None = None,

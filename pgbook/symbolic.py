@@ -19,6 +19,7 @@ __all__ = [
     "Region",
     "assert_identical",
     "assert_piecewise_identical",
+    "is_zero",
     "clip",
     "decide_branches",
     "derivative_on_region",
@@ -156,6 +157,15 @@ def simplify_difference(lhs, rhs):
     return sp.simplify(diff)
 
 
+def is_zero(residual) -> bool:
+    """True iff ``residual`` (a SymPy scalar or matrix, e.g. from :func:`simplify_difference`)
+    is exactly 0 in every entry. No simplification is done here: a residual that is 0 only
+    after simplifying is not 0."""
+    residual = V.expression(residual, "residual", scalar=False)
+    entries = residual if isinstance(residual, sp.MatrixBase) else [residual]
+    return all(entry == 0 for entry in entries)
+
+
 def assert_identical(lhs, rhs, *, what: str = "identity") -> sp.Expr:
     """Pass iff ``lhs - rhs`` simplifies to exactly 0 (elementwise for matrices).
 
@@ -169,9 +179,7 @@ def assert_identical(lhs, rhs, *, what: str = "identity") -> sp.Expr:
     if lhs_is_m and lhs_s.shape != rhs_s.shape:
         raise ValueError(f"{what}: shape mismatch, lhs {lhs_s.shape} vs rhs {rhs_s.shape}")
     residual = simplify_difference(lhs_s, rhs_s)
-    nonzero = (any(e != 0 for e in residual) if isinstance(residual, sp.MatrixBase)
-               else residual != 0)
-    if nonzero:
+    if not is_zero(residual):
         raise AssertionError(f"{what} does not hold: lhs - rhs simplifies to\n{residual}")
     return residual
 

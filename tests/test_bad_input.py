@@ -108,6 +108,8 @@ _r, _A, _eps = sp.Symbol("r", positive=True), sp.Symbol("A", real=True), sp.Symb
                                                                                    positive=True)
 _region = symbolic.Region("x > 0", _x > 0, {_x: _u}, along=_u)
 CASES += [
+    *_one("symbolic.is_zero", "residual", "not sympifiable",
+          lambda: symbolic.is_zero(object())),
     *_one("symbolic.assert_identical", "rhs", "matrix vs scalar",
           lambda: symbolic.assert_identical(sp.Matrix([_x]), _x)),
     *_one("symbolic.assert_identical", "lhs", "not sympifiable",
@@ -840,7 +842,8 @@ EXEMPT = {
     "replay.Transitions": "a NamedTuple result of ReplayBuffer.sample",
     "tasks.EOS": "a constant", "tasks.PAD": "a constant", "tasks.SEP": "a constant",
     "history.Reached": "a NamedTuple result of History.reached",
-    "plot.STYLE": "a constant", "plot.Box": "a result record built by plot.box",
+    "plot.STYLE": "a constant", "plot.PALETTE": "a constant",
+    "plot.LINESTYLES": "a constant", "plot.Box": "a result record built by plot.box",
 }
 
 

@@ -88,3 +88,14 @@ def test_verdict_prints_one_line_and_fails_loudly(capsys):
 def test_verdict_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         chapter.verdict(*args)
+
+
+def test_show_wraps_each_report_to_the_column(capsys):
+    from pgbook.chapter import show
+    long = "x" * 40 + " " + "y" * 40 + " " + "z" * 40
+    show(long, "short", width=50)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "x" * 40 and lines[1].startswith("    y") and lines[-1] == "short"
+    assert max(map(len, lines)) <= 50
+    with pytest.raises(ValueError, match="width"):
+        show("a", width=0)

@@ -20,7 +20,10 @@ def chapter_definitions(path: Path) -> set[str]:
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"])
-        source = "\n".join(l for l in source.splitlines() if not l.lstrip().startswith(("%", "!")))
+        # an IPython magic (%pip, !ls) becomes `pass`, indentation kept, so blocks stay valid
+        source = "\n".join(l[:len(l) - len(l.lstrip())] + "pass"
+                           if l.lstrip().startswith(("%", "!")) else l
+                           for l in source.splitlines())
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 names.add(node.name)

@@ -309,3 +309,12 @@ def test_spinning_up_form_halves_the_gradient_at_the_kink():
     assert _dr(spinning_up, 1.2, 2.0) == 1.0     # A = 2: half of A
     assert _dr(spinning_up, 0.8, -3.0) == -1.5   # A = -3: half of A
     assert _dr(spinning_up, 0.8, 2.0) == 2.0
+
+
+def test_is_zero_is_exact_and_does_not_simplify():
+    x = sp.Symbol("x", real=True)
+    assert S.is_zero(sp.Integer(0)) and S.is_zero(sp.zeros(2, 2))
+    assert not S.is_zero(sp.Matrix([0, x]))
+    assert not S.is_zero(sp.sin(x) ** 2 + sp.cos(x) ** 2 - 1)  # 0 only once simplified
+    with pytest.raises(ValueError, match="residual"):
+        S.is_zero("0")

@@ -7,9 +7,16 @@
 * The role ``{zh}`策略``` marks Chinese text: ``<span lang="zh">`` in HTML (so browsers
   and screen readers pick a Chinese font and voice), plain text elsewhere (the LaTeX
   build sets a CJK font).
+* The execution-status table (``nb-exec-table``) names each chapter by its title, not by
+  its file name.
+* The download menu's ``.ipynb`` is the *executed* notebook (with every output), not the
+  source file whose unchecked outputs are stripped.
 """
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 from docutils import nodes
 
@@ -55,10 +62,40 @@ def _depart_plain(self, node):
     pass
 
 
+def _titled_stat_table(app, make_stat_table):
+    def make_titled_table(parent_docname, metadata):
+        table = make_stat_table(parent_docname, metadata)
+        for inline in table.findall(nodes.inline):
+            title = app.env.titles.get(inline.astext())
+            if title is not None:
+                inline.children = [nodes.Text(title.astext())]
+        return table
+
+    return make_titled_table
+
+
+def _executed_downloads(app, exception):
+    """Replace each downloadable source notebook by the one myst-nb executed."""
+    if exception is not None or app.builder.format != "html":
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute"
+    sources = Path(app.outdir) / "_sources"
+    for notebook in executed.rglob("*.ipynb"):
+        target = sources / notebook.relative_to(executed)
+        if target.exists():
+            shutil.copyfile(notebook, target)
+
+
 def setup(app):
+    from myst_nb.ext import execution_tables
+
+    original = execution_tables.make_stat_table
+    execution_tables.make_stat_table = _titled_stat_table(app, original)
+    app.connect("build-finished", _executed_downloads)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_role("zh", _zh_role)
     plain = (_visit_plain, _depart_plain)
-    app.add_node(ChineseText, html=(_visit_zh_html, _depart_zh_html), latex=plain,
-                 text=plain)
+    app.add_node(
+        ChineseText, html=(_visit_zh_html, _depart_zh_html), latex=plain, text=plain
+    )
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -9,7 +9,9 @@ with its own weight Psi. A :class:`Row` holds one line: the objective J the algo
 differentiates, the weight Psi, the :class:`Setting` that draws random float64 inputs and writes
 E[sum grad log pi * Psi] with a closed-form score or an exact expectation, and the SymPy
 identity of the chapter. :func:`check` compares autograd of J with that expression on every
-input (:func:`pgbook.checks.compare_values`); :func:`render` prints the checked table.
+input (:func:`pgbook.checks.compare_values`); :func:`render` prints the checked table as
+fixed-width text (the full report), :func:`pgbook.table.verdicts.verdict_tables_html` draws it
+as HTML for the book page.
 """
 
 from __future__ import annotations
