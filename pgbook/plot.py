@@ -37,7 +37,6 @@ STYLE = {
     "font.size": 10,
     "legend.frameon": False,
     "lines.linewidth": 1.8,
-    "svg.fonttype": "none",
 }
 
 
@@ -61,7 +60,8 @@ def styled() -> Iterator[None]:
 
 def use_style() -> None:
     """Apply :data:`STYLE` to matplotlib's global settings (chapters call it once). In a
-    notebook, figures are then shown as SVG (sharp at any zoom; the HTML book uses it) and
+    notebook, figures are then shown as SVG (sharp at any zoom, text drawn as paths so it
+    looks the same without the fonts; the HTML book uses it) and
     PNG (the LaTeX build uses it)."""
     plt.rcParams.update(STYLE)
     try:

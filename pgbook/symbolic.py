@@ -14,29 +14,12 @@ from sympy.core.relational import Relational
 
 from . import _validate as V
 
-__all__ = [
-    "ClipDerivativeProof",
-    "Region",
-    "assert_identical",
-    "assert_piecewise_identical",
-    "is_zero",
-    "clip",
-    "decide_branches",
-    "derivative_on_region",
-    "gaussian_expectation",
-    "gaussian_log_density",
-    "gaussian_score",
-    "logit_symbols",
-    "not_clip",
-    "one_sided_derivatives",
-    "ppo_clip_objective",
-    "ppo_clip_regions",
-    "prove_clip_derivative",
-    "simplify_difference",
-    "softmax",
-    "softmax_log_prob",
-    "softmax_score",
-]
+__all__ = ["ClipDerivativeProof", "Region", "assert_identical", "assert_piecewise_identical",
+           "is_zero", "clip", "decide_branches", "derivative_on_region", "gaussian_expectation",
+           "gaussian_log_density", "gaussian_score", "logit_symbols", "not_clip",
+           "one_sided_derivatives", "ppo_clip_objective", "ppo_clip_regions",
+           "prove_clip_derivative", "simplify_difference", "softmax", "softmax_log_prob",
+           "softmax_score"]
 
 
 def logit_symbols(n_states: int, n_actions: int, name: str = "theta") -> sp.Matrix:
