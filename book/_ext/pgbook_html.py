@@ -9,16 +9,22 @@
   build sets a CJK font).
 * The execution-status table (``nb-exec-table``) names each chapter by its title, not by
   its file name.
+* Search finds Chinese words: the English search language, with every run of Chinese
+  characters indexed (and queried) as its overlapping two-character pieces, so "策略"
+  and "策略梯度" find the glossary entries that contain them (Sphinx's own Chinese
+  search needs jieba and segments queries differently from the index).
 * The download menu's ``.ipynb`` is the *executed* notebook (with every output), not the
   source file whose unchecked outputs are stripped.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.search.en import SearchEnglish
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -62,6 +68,38 @@ def _depart_plain(self, node):
     pass
 
 
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+
+
+def cjk_pieces(run: str) -> list[str]:
+    """A run of Chinese characters as its overlapping two-character pieces (a single
+    character stays itself): the tokens the search index and the query both use."""
+    return [run] if len(run) < 2 else [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+class SearchEnglishChinese(SearchEnglish):
+    """English search, plus Chinese text split into two-character pieces."""
+
+    _latin_re = re.compile(rf"[^\W{_CJK}]+")
+    _cjk_re = re.compile(rf"[{_CJK}]+")
+    js_splitter_code = f"""
+function splitQuery(query) {{
+  const cjk = /[{_CJK}]+/gu;
+  const pieces = (run) => run.length < 2 ? [run]
+      : Array.from({{length: run.length - 1}}, (_, i) => run.slice(i, i + 2));
+  const latin = query.replace(cjk, " ")
+      .split(/[^\\p{{Letter}}\\p{{Number}}_\\p{{Emoji_Presentation}}]+/gu);
+  return latin.concat(...(query.match(cjk) || []).map(pieces)).filter(term => term);
+}}
+"""
+
+    def split(self, input: str) -> list[str]:
+        words = self._latin_re.findall(input)
+        for run in self._cjk_re.findall(input):
+            words.extend(cjk_pieces(run))
+        return words
+
+
 def _titled_stat_table(app, make_stat_table):
     def make_titled_table(parent_docname, metadata):
         table = make_stat_table(parent_docname, metadata)
@@ -92,6 +130,7 @@ def setup(app):
     original = execution_tables.make_stat_table
     execution_tables.make_stat_table = _titled_stat_table(app, original)
     app.connect("build-finished", _executed_downloads)
+    app.add_search_language(SearchEnglishChinese)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_role("zh", _zh_role)
     plain = (_visit_plain, _depart_plain)
