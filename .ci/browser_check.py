@@ -211,6 +211,24 @@ def main() -> int:
         print(f"{'ok' if hits else 'FAIL':4} search for 'advantage': {hits} result(s)")
         if not hits:
             failures.append("search.html: no results for 'advantage'")
+        else:  # snippets are cut from the pages' HTML: no raw LaTeX in them (pgbook.js)
+            search.wait_for_timeout(3000)
+            snippets = search.locator("#search-results li p.context").all_inner_texts()
+            raw = [t for t in snippets if "\\(" in t or "\\[" in t]
+            print(f"{'ok' if not raw else 'FAIL':4} search snippets without raw LaTeX: "
+                  f"{len(snippets) - len(raw)}/{len(snippets)}")
+            if raw:
+                failures.append(f"search.html: raw LaTeX in a snippet: {raw[0][:80]!r}")
+        for query in ("梯度", "策略梯度"):  # a Chinese word inside glossary entries, and one
+            search.goto(f"{base}/search.html?q={query}", wait_until="load")
+            try:
+                search.wait_for_selector("#search-results li", timeout=20000)
+                found = search.locator("#search-results li").count()
+            except Exception:  # noqa: BLE001 -- any failure means no results appeared
+                found = 0
+            print(f"{'ok' if found else 'FAIL':4} search for {query!r}: {found} result(s)")
+            if not found:
+                failures.append(f"search.html: no results for {query!r}")
         search.close()
         for rel in pages:
             page = browser.new_page()

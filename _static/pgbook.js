@@ -6,3 +6,19 @@ document.addEventListener("DOMContentLoaded", () => {
     img.addEventListener("click", () => window.open(img.src, "_blank", "noopener"));
   });
 });
+
+// Search result snippets are cut from each page's HTML before MathJax runs, so math would
+// show as raw LaTeX ("\(\pi_\theta\)"). Drop math, code toggles' source and outputs of
+// hidden cells from the text the snippets are cut from; a formula becomes "…".
+document.addEventListener("DOMContentLoaded", () => {
+  if (typeof Search === "undefined" || !Search.htmlToText) return;
+  const htmlToText = Search.htmlToText;
+  Search.htmlToText = (htmlString, anchor) => {
+    const doc = new DOMParser().parseFromString(htmlString, "text/html");
+    doc.querySelectorAll("span.math, div.math, .MathJax_Preview").forEach((el) => {
+      el.replaceWith(doc.createTextNode("…"));
+    });
+    doc.querySelectorAll("details.hide").forEach((el) => el.remove());
+    return htmlToText(doc.documentElement.outerHTML, anchor);
+  };
+});
