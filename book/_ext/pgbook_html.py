@@ -74,7 +74,7 @@ _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 def cjk_pieces(run: str) -> list[str]:
     """A run of Chinese characters as its overlapping two-character pieces (a single
     character stays itself): the tokens the search index and the query both use."""
-    return [run] if len(run) < 2 else [run[i:i + 2] for i in range(len(run) - 1)]
+    return [run] if len(run) < 2 else [run[i : i + 2] for i in range(len(run) - 1)]
 
 
 class SearchEnglishChinese(SearchEnglish):
