@@ -164,6 +164,16 @@ def is_redirect(path: pathlib.Path) -> bool:
     return 'http-equiv="refresh"' in head
 
 
+def search_hits(page, base: str, query: str) -> int:
+    """The number of results the site's search page lists for ``query`` (0 if none came)."""
+    page.goto(f"{base}/search.html?q={query}", wait_until="load")
+    try:
+        page.wait_for_selector("#search-results li", timeout=20000)
+    except Exception:  # noqa: BLE001 -- any failure means no results appeared
+        return 0
+    return page.locator("#search-results li").count()
+
+
 def serve(root: pathlib.Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -202,33 +212,20 @@ def main() -> int:
             profile, executable_path=CHROMIUM, headless=True, args=ARGS,
             viewport=DESKTOP)
         search = browser.new_page()
-        search.goto(f"{base}/search.html?q=advantage", wait_until="load")
-        try:
-            search.wait_for_selector("#search-results li", timeout=20000)
-            hits = search.locator("#search-results li").count()
-        except Exception:  # noqa: BLE001 -- any failure means no results appeared
-            hits = 0
-        print(f"{'ok' if hits else 'FAIL':4} search for 'advantage': {hits} result(s)")
-        if not hits:
-            failures.append("search.html: no results for 'advantage'")
-        else:  # snippets are cut from the pages' HTML: no raw LaTeX in them (pgbook.js)
-            search.wait_for_timeout(3000)
-            snippets = search.locator("#search-results li p.context").all_inner_texts()
-            raw = [t for t in snippets if "\\(" in t or "\\[" in t]
-            print(f"{'ok' if not raw else 'FAIL':4} search snippets without raw LaTeX: "
-                  f"{len(snippets) - len(raw)}/{len(snippets)}")
-            if raw:
-                failures.append(f"search.html: raw LaTeX in a snippet: {raw[0][:80]!r}")
-        for query in ("梯度", "策略梯度"):  # a Chinese word inside glossary entries, and one
-            search.goto(f"{base}/search.html?q={query}", wait_until="load")
-            try:
-                search.wait_for_selector("#search-results li", timeout=20000)
-                found = search.locator("#search-results li").count()
-            except Exception:  # noqa: BLE001 -- any failure means no results appeared
-                found = 0
-            print(f"{'ok' if found else 'FAIL':4} search for {query!r}: {found} result(s)")
-            if not found:
+        # English, a Chinese word found only inside glossary entries, and a whole term
+        for query in ("advantage", "梯度", "策略梯度"):
+            hits = search_hits(search, base, query)
+            print(f"{'ok' if hits else 'FAIL':4} search for {query!r}: {hits} result(s)")
+            if not hits:
                 failures.append(f"search.html: no results for {query!r}")
+            elif query == "advantage":  # snippets come from the pages' HTML (pgbook.js)
+                search.wait_for_timeout(3000)
+                snippets = search.locator("#search-results li p.context").all_inner_texts()
+                raw = [t for t in snippets if "\\(" in t or "\\[" in t]
+                print(f"{'ok' if not raw else 'FAIL':4} search snippets without raw LaTeX: "
+                      f"{len(snippets) - len(raw)}/{len(snippets)}")
+                if raw:
+                    failures.append(f"search.html: raw LaTeX in a snippet: {raw[0][:80]!r}")
         search.close()
         for rel in pages:
             page = browser.new_page()
