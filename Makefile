@@ -39,7 +39,7 @@ book: $(STAMP)
 # The LaTeX builder reads the doctrees that make book left (nothing is executed again); the
 # PDF is then copied into the HTML site, which links it from the intro. Needs Debian's
 # texlive-xetex, texlive-latex-extra, texlive-lang-chinese, latexmk, fonts-noto-cjk,
-# fonts-freefont-otf (.ci/run installs them).
+# fonts-freefont-otf, fonts-dejavu (.ci/run installs them).
 pdf: $(STAMP)
 	test -d _build/.doctrees || $(MAKE) book
 	$(BIN)/jupyter-book build --builder pdflatex -n --keep-going .

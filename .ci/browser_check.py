@@ -185,6 +185,22 @@ def serve(root: pathlib.Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def wide_tables_on_a_phone(page) -> list[str]:
+    """Captions of the verdict tables (chapter 12 and later) that do not fit the column at
+    phone width, where pgbook.css stacks each row's cells; the page is put back at desktop
+    width."""
+    if not page.locator("table.verdicts").count():
+        return []
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(500)  # MathJax re-lays out the math at the new width
+    wide = page.evaluate("""() => [...document.querySelectorAll('table.verdicts')]
+        .filter(t => t.offsetWidth > t.parentElement.clientWidth + 1)
+        .map(t => `${(t.caption ? t.caption.textContent : '?').slice(0, 40)} `
+                  + `(${t.offsetWidth} px in ${t.parentElement.clientWidth})`)""")
+    page.set_viewport_size(DESKTOP)
+    return wide
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("root", nargs="?", default="_build/html", type=pathlib.Path)
@@ -205,7 +221,8 @@ def main() -> int:
     for problem in failures:
         print(f"FAIL {problem}")
     print(f"{'ok' if not failures else 'FAIL':4} internal links of every page")
-    totals = dict.fromkeys(("wideMath", "widePre", "uncaptioned", "badAlt", "rawRoles"), 0)
+    totals = dict.fromkeys(("wideMath", "widePre", "uncaptioned", "badAlt", "rawRoles",
+                            "widePhoneTables"), 0)
     server, base = serve(args.root)
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as profile:
         browser = pw.chromium.launch_persistent_context(
@@ -250,6 +267,7 @@ def main() -> int:
                 page.set_viewport_size(DESKTOP)
                 print(f"       screenshots saved to {args.screenshot} and {phone}")
             report = page.evaluate(PAGE_REPORT_JS, EXERCISE_CHECK_MARKER)
+            report["widePhoneTables"] = wide_tables_on_a_phone(page)
             problems, notes = list(errors), []
             layout = problems if args.strict_layout else notes
             if report["unrendered"]:
@@ -263,7 +281,8 @@ def main() -> int:
                               ("widePre", "code block(s) wider than the column"),
                               ("uncaptioned", "figure(s) without a number and caption"),
                               ("badAlt", "image(s) without real alt text"),
-                              ("rawRoles", "raw MyST role(s) in the text")):
+                              ("rawRoles", "raw MyST role(s) in the text"),
+                              ("widePhoneTables", "verdict table(s) wider than a 390 px phone")):
                 if report[key]:
                     totals[key] += len(report[key])
                     layout.append(f"{len(report[key])} {what}: "

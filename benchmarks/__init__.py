@@ -54,6 +54,7 @@ class Result:
     best_steps: int  #: env steps at which the best trailing mean was reached
     total_steps: int  #: env steps the run used
     wall: float  #: wall seconds of the whole run
+    history: History | None = dataclasses.field(default=None, repr=False)  #: the run itself
 
 
 REGISTRY: dict[str, Benchmark] = {}
@@ -140,6 +141,24 @@ register("a2c_sb3", Benchmark(
     "A2C with Stable-Baselines3's / rl-zoo's CartPole settings: 8 envs x 5 steps, n-step "
     "advantages (lambda 1), RMSprop 7e-4"))
 
+# The chapters' own training settings, run over several seeds for the seed bands the chapters
+# draw from pgbook/data/curves (``--save-curves``; see pgbook.stored_runs).
+register("ppo_ch8", Benchmark(
+    ppo.train,
+    ppo.Config(target=475.0, total_steps=100_000),
+    "CartPole-v1", 475.0, 20,
+    "chapter 8's PPO-Clip run: ppo.Config defaults, stopped at the target"))
+register("td3_ch10", Benchmark(
+    td3.train,
+    td3.Config(total_steps=7_600, target_window=10),
+    "Pendulum-v1", -200.0, 10,
+    "chapter 10's TD3 run: td3.Config defaults, 7,600 env steps, no early stop"))
+register("sac_ch11", Benchmark(
+    sac.train,
+    sac.Config(total_steps=10_000, target=-200.0, target_window=10),
+    "Pendulum-v1", -200.0, 10,
+    "chapter 11's SAC run: sac.Config defaults, 10,000 env steps, stopped at the target"))
+
 
 def evaluate(bench: Benchmark, name: str, seed: int, history: History, wall: float) -> Result:
     """Steps and seconds to the benchmark's target, read off the history's episodes."""
@@ -149,7 +168,7 @@ def evaluate(bench: Benchmark, name: str, seed: int, history: History, wall: flo
                   None if hit is None else int(hit.env_steps),
                   None if hit is None else float(hit.seconds),
                   float("nan") if best is None else best[0], 0 if best is None else int(best[1]),
-                  int(history.env_steps), wall)
+                  int(history.env_steps), wall, history)
 
 
 def run(name: str, seeds: list[int], *, target: float | None = None,

@@ -1,16 +1,39 @@
-"""``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress]``.
+"""``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress] [--save-curves]``.
 
-Prints a markdown table of env steps and wall seconds to each benchmark's target.
+Prints a markdown table of env steps and wall seconds to each benchmark's target. With
+``--save-curves`` each benchmark's runs are also written to ``pgbook/data/curves/NAME.json``
+(pgbook.stored_runs), with the date, machine and pgbook commit they were run at.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import platform
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
+from pgbook import stored_runs
+
 from . import REGISTRY, markdown_table, run
+
+
+def _provenance(threads: int) -> dict:
+    """Date, machine, torch threads and the git state of the pgbook the runs were made with."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.rstrip("\n") if done.returncode == 0 else "unknown"
+
+    dirty = [line[3:] for line in git("status", "--porcelain", "pgbook").splitlines()]
+    return {"date": datetime.date.today().isoformat(),
+            "machine": f"{platform.processor() or platform.machine()} ({platform.system()})",
+            "torch_threads": threads, "pgbook_commit": git("rev-parse", "HEAD"),
+            "pgbook_uncommitted": [f for f in dirty if not f.startswith("pgbook/data/")]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total-steps", type=int, default=None,
                         help="override the env-step budget")
     parser.add_argument("--progress", action="store_true", help="show progress bars")
+    parser.add_argument("--save-curves", action="store_true",
+                        help="write each benchmark's runs to pgbook/data/curves/NAME.json")
     args = parser.parse_args(argv)
     names = list(REGISTRY) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in REGISTRY]
@@ -47,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
                        on_result=lambda r: print(f"  seed {r.seed}: steps {r.steps}, "
                                                  f"seconds {r.seconds}, best {r.best:.1f}",
                                                  file=sys.stderr, flush=True))
+        if args.save_curves:
+            bench, mine = REGISTRY[name], [r for r in results if r.name == name]
+            path = stored_runs.save(name, [r.history for r in mine], env_id=bench.env_id,
+                                    target=bench.target, window=bench.window, note=bench.note,
+                                    provenance=_provenance(args.threads))
+            print(f"  wrote {path}", file=sys.stderr)
     print(f"torch threads: {args.threads}\n")
     print(markdown_table(results))
     return 0

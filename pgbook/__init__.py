@@ -18,6 +18,7 @@ down this stack (``tests/test_layers.py`` keeps it so):
 * :mod:`pgbook.tasks`        the toy language-model task of the GRPO chapter.
 * :mod:`pgbook.trust_region` conjugate gradient, Fisher-vector products, the TRPO step (ch. 7).
 * :mod:`pgbook.history`      the record every trainer returns: episodes, logs, trailing means.
+* :mod:`pgbook.stored_runs`  multi-seed benchmark runs stored with the package (seed bands).
 * :mod:`pgbook.algos`        one flat file per algorithm: ``Config`` + ``train() -> History``.
 * :mod:`pgbook.table`        the source's gradient table in code, one row per algorithm (ch. 12).
 * :mod:`pgbook.plot`         one figure style for every chapter.

@@ -12,6 +12,7 @@ input is in fact valid is dropped with a reason in ``EXEMPT_CASES``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import math
@@ -37,6 +38,7 @@ from pgbook import (  # noqa: E402
     replay,
     returns,
     rollout,
+    stored_runs,
     symbolic,
     tasks,
     trust_region,
@@ -44,7 +46,7 @@ from pgbook import (  # noqa: E402
 
 MODULES = ["symbolic", "mdp", "mdp_exact", "checks", "returns", "objectives",
            "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region", "history",
-           "plot"]
+           "stored_runs", "plot"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -754,6 +756,14 @@ CASES += [
 
 # ---- history, plot ---------------------------------------------------------------------------
 _h = history.History()
+
+
+def _sac_config():
+    from pgbook.algos import sac
+
+    return sac.Config(total_steps=10_000, target=-200.0, target_window=10)
+
+
 CASES += [
     *_one("history.trailing_means", "window", "zero", lambda: history.trailing_means([1, 2], 0)),
     *_one("history.trailing_means", "values", "2-D",
@@ -789,6 +799,19 @@ CASES += [
     *_one("history.History.target_reached", "args", "takes none",
           lambda: _raises_value_error_on_args(_h.target_reached, 1)),
     *_one("history.History", "env_id", "not a str", lambda: history.History(env_id=3)),
+    *_one("stored_runs.load", "name", "path-like", lambda: stored_runs.load("../x")),
+    *_one("stored_runs.load", "name", "unknown", lambda: stored_runs.load("no_such_run")),
+    *_one("stored_runs.save", "histories", "empty",
+          lambda: stored_runs.save("x", [], env_id="e", target=1.0, window=1, note="",
+                                   provenance={})),
+    *_one("stored_runs.save", "name", "int",
+          lambda: stored_runs.save(3, [_h], env_id="e", target=1.0, window=1, note="",
+                                   provenance={})),
+    *_one("stored_runs.StoredRuns.check_config", "config", "a dict",
+          lambda: stored_runs.load("sac_ch11").check_config({})),
+    *_one("stored_runs.StoredRuns.check_config", "config", "another total_steps",
+          lambda: stored_runs.load("sac_ch11").check_config(
+              dataclasses.replace(_sac_config(), total_steps=9))),
     *_one("plot.learning_curve", "histories", "empty", lambda: plot.learning_curve([])),
     *_one("plot.learning_curve", "band", "unknown",
           lambda: plot.learning_curve([_h], band="quartiles")),
@@ -842,6 +865,8 @@ EXEMPT = {
     "replay.Transitions": "a NamedTuple result of ReplayBuffer.sample",
     "tasks.EOS": "a constant", "tasks.PAD": "a constant", "tasks.SEP": "a constant",
     "history.Reached": "a NamedTuple result of History.reached",
+    "stored_runs.CURVES_DIR": "a constant",
+    "stored_runs.StoredRuns": "a record built by stored_runs.load",
     "plot.STYLE": "a constant", "plot.PALETTE": "a constant",
     "plot.LINESTYLES": "a constant", "plot.Box": "a result record built by plot.box",
 }

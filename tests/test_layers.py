@@ -26,6 +26,7 @@ RANKS = {
     "grpo_objectives": 6,
     "nets": 7, "rollout": 7, "tasks": 7, "trust_region": 7, "history": 7,
     "replay": 8,  # stores rollout batches
+    "stored_runs": 8,  # reads and writes Histories
     "plot": 9,  # learning curves read a History
     "algos.run": 10,
     "algos": 11,  # every trainer, pgbook.algos.<name>

@@ -15,6 +15,15 @@
   search needs jieba and segments queries differently from the index).
 * The download menu's ``.ipynb`` is the *executed* notebook (with every output), not the
   source file whose unchecked outputs are stripped.
+
+Two fixes to the PDF (the LaTeX builder, ``make pdf``):
+
+* A code cell tagged ``hide-input`` or ``hide-cell`` is behind a toggle in HTML; paper
+  has no toggle, so the PDF leaves its code out and prints its output (the figure, the
+  full report).
+* ``{numref}`exercise %s <ex-03-1>``` printed "exercise ??": LaTeX numbers a reference
+  with ``\ref``, and sphinx-exercise writes its exercises without a LaTeX counter. In
+  the PDF the reference keeps the number Sphinx gave it (the HTML's) as its text.
 """
 
 from __future__ import annotations
@@ -24,7 +33,9 @@ import shutil
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.search.en import SearchEnglish
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -124,12 +135,35 @@ def _executed_downloads(app, exception):
             shutil.copyfile(notebook, target)
 
 
+class PrintWithoutToggles(SphinxPostTransform):
+    """LaTeX: no code of hidden cells, exercise numbers as text (see above)."""
+
+    builders = ("latex",)
+    default_priority = 20  # after the references are resolved (priority 10)
+
+    def run(self, **kwargs) -> None:
+        for cell in list(self.document.findall(nodes.container)):
+            if cell.get("hide_mode") in ("all", "input", "input+output"):
+                for child in list(cell.children):
+                    if "cell_input" in child.get("classes", []):
+                        cell.remove(child)
+        for ref in list(self.document.findall(addnodes.number_reference)):
+            target = ref.get("refid") or ref.get("refuri", "").rpartition("#")[2]
+            if target.startswith("ex-"):
+                link = nodes.reference("", "", *ref.children, internal=True)
+                for key in ("refid", "refuri"):
+                    if key in ref:
+                        link[key] = ref[key]
+                ref.replace_self(link)
+
+
 def setup(app):
     from myst_nb.ext import execution_tables
 
     original = execution_tables.make_stat_table
     execution_tables.make_stat_table = _titled_stat_table(app, original)
     app.connect("build-finished", _executed_downloads)
+    app.add_post_transform(PrintWithoutToggles)
     app.add_search_language(SearchEnglishChinese)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.add_role("zh", _zh_role)

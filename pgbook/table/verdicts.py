@@ -24,6 +24,9 @@ from .framework import RowReport
 
 __all__ = ["verdict_tables_html"]
 
+#: the column head of the source's weight (and its label where a phone stacks the cells)
+SOURCE_LABEL = "the source's Ψ"
+
 #: The weight each row checks, by row key, with math between $...$ and line breaks as "\n"
 #: (the on-policy values Q_t, V_t, A_t, eps_t, eta_t are taken at (s_t, a_t) or s_t).
 PSI_TEX = {
@@ -139,8 +142,8 @@ def _verdict_cell(rep: RowReport) -> str:
         css = "verdict-fail verdict-unexpected"
     # the verdict cell's style (bold; failures underlined) is for the words: the numbers sit in
     # an inline block, which neither inherits the underline nor the weight
-    return (f'<td class="{css}"><strong>{words}</strong><br><small style="display:inline-block;'
-            f'font-weight:400">{numbers}</small></td>')
+    return (f'<td class="{css}" data-label="verdict"><strong>{words}</strong><br>'
+            f'<small style="display:inline-block;font-weight:400">{numbers}</small></td>')
 
 
 def verdict_tables_html(reports) -> str:
@@ -187,24 +190,26 @@ def _group_table(group: list[RowReport]) -> str:
         caption += ": the gradient of " + _tex_or_text(AGAINST_TEX, rows[0].against,
                                                          rows[0].against)
     out = ['<table class="verdicts mathjax_process">', f"<caption>{caption}</caption>",
-           "<thead><tr><th>row</th><th>the source's Ψ</th><th>Ψ checked</th>"
+           f"<thead><tr><th>row</th><th>{SOURCE_LABEL}</th><th>Ψ checked</th>"
            "<th>verdict</th></tr></thead>", "<tbody>"]
     for i, (rep, r) in enumerate(zip(group, rows, strict=True)):
         form = _tex_or_text(FORM_WORDS, r.form, r.form)
-        cells = [f"<td><code>{html.escape(r.key, quote=True)}</code><br><small>{form}</small>"
-                 "</td>"]
+        cells = [f'<td data-label="row"><code>{html.escape(r.key, quote=True)}</code><br>'
+                 f"<small>{form}</small></td>"]
+        source = _tex_or_text(SOURCE_TEX, r.psi_source, r.psi_source)
         if i == 0 or r.psi_source != rows[i - 1].psi_source:
             span = 1
             while i + span < len(rows) and rows[i + span].psi_source == r.psi_source:
                 span += 1
             attr = f' rowspan="{span}"' if span > 1 else ""
-            cells.append(f"<td{attr}>{_tex_or_text(SOURCE_TEX, r.psi_source, r.psi_source)}"
-                         "</td>")
+            cells.append(f'<td{attr} data-label="{SOURCE_LABEL}">{source}</td>')
+        else:  # under a merged cell: shown only where the rows are stacked (a phone)
+            cells.append(f'<td class="stacked-only" data-label="{SOURCE_LABEL}">{source}</td>')
         psi = _tex_or_text(PSI_TEX, r.key, r.psi)
         if not shared:
             psi += ("<br><small>against " + _tex_or_text(AGAINST_TEX, r.against, r.against)
                     + "</small>")
-        cells.append(f"<td>{psi}</td>")
+        cells.append(f'<td data-label="Ψ checked">{psi}</td>')
         cells.append(_verdict_cell(rep))
         out.append("<tr>" + "".join(cells) + "</tr>")
     out += ["</tbody>", "</table>"]

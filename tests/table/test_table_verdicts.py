@@ -28,7 +28,7 @@ def test_one_table_per_group_in_order():
     captions = re.findall(r"<caption>([^:<]*)", text)
     assert captions == ["PG theorem (0.6)", "reward-to-go", "actor-critic (0.10)", "TRPO",
                         "GRPO KL term"]
-    assert text.count("<tr><td><code>") == len(keys)
+    assert text.count('<tr><td data-label="row"><code>') == len(keys)
     assert "<th>the source's Ψ</th><th>Ψ checked</th><th>verdict</th>" in text
 
 
@@ -36,16 +36,21 @@ def test_a_group_is_consecutive_rows_and_shared_source_cells_are_merged():
     text = verdict_tables_html([report("ac-src"), report("ac"), report("pg"), report("ac")])
     assert text.count("<table") == 3
     assert text.count('rowspan="2"') == 1  # ac-src and ac share the source's Q_w
-    assert text.count(r"\(Q_w(s_t,a_t)\)") == 2  # once per actor-critic table
+    # once per actor-critic table, and once more for ac under the merged cell, in a cell that
+    # only a phone's stacked layout shows (every stacked row names its source weight)
+    assert text.count(r"\(Q_w(s_t,a_t)\)") == 3
+    assert text.count('<td class="stacked-only"') == 1
+    assert text.count('data-label="the source\'s Ψ"') == 4  # one per row
 
 
 def test_verdict_words():
     text = verdict_tables_html([report("ac")])
-    assert '<td class="verdict-pass"><strong>✓ exact</strong>' in text
+    assert '<td class="verdict-pass" data-label="verdict"><strong>✓ exact</strong>' in text
     assert text.count('<div style="overflow-x:auto">') == 1
     assert r"4 cases, error &lt; \(10^{-11}\)" in text
     text = verdict_tables_html([report("ac-src", sympy=False)])
-    assert '<td class="verdict-fail"><strong>✗ fails, as the book claims</strong>' in text
+    assert ('<td class="verdict-fail" data-label="verdict"><strong>✗ fails, as the book claims'
+            '</strong>') in text
     assert r"3 of 4 cases, error up to 0.039; SymPy residual \(\neq0\)" in text
     assert "NOT" not in text
     # outcomes that disagree with the book are not dressed as expected failures
