@@ -83,6 +83,7 @@ RET = "pgbook/returns.py"
 GRPO = "pgbook/grpo_objectives.py"
 CHK = "pgbook/checks.py"
 SYM = "pgbook/symbolic.py"
+PIECEWISE = "pgbook/piecewise.py"
 MDP = "pgbook/mdp.py"
 TR = "pgbook/trust_region.py"
 NETS = "pgbook/nets.py"
@@ -282,8 +283,8 @@ MUTANTS: list[Mutant] = [
        "(x - mu) ** 2 / sigma2])",
        "gaussian_score's log-sigma component misses the -1",
        ("01_policies", "03_pg_theorem")),
-    _m("not-clip-sym-inside-only", SYM,
-       "condition = (sp.And(A >= 0, r <= 1 + eps)) | (sp.And(A < 0, r >= 1 - eps))",
+    _m("not-clip-sym-inside-only", PIECEWISE,
+       "condition = (sp.And(A >= 0, r <= 1 + top)) | (sp.And(A < 0, r >= 1 - eps))",
        "condition = sp.And(r >= 1 - eps, r <= 1 + eps)",
        "the symbolic 1_not-clip is 1 only inside the clip range",
        ("08_ppo", "09_grpo")),

@@ -88,6 +88,15 @@ def _check_eps(eps) -> float:
     return V.number(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
+def _check_eps_pair(eps, eps_high) -> tuple[float, float]:
+    """The clip range [1 - eps, 1 + eps_high]: eps in (0, 1), eps_high > 0 (None: eps_high = eps,
+    the symmetric clip). DAPO's clip-higher is eps = 0.2, eps_high = 0.28."""
+    eps = _check_eps(eps)
+    if eps_high is None:
+        return eps, eps
+    return eps, V.number(eps_high, "eps_high", low=0.0, low_open=True)
+
+
 def ratio(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
     r"""The probability ratio of section 1.8 (chapter 7),
 
@@ -123,28 +132,32 @@ def trpo_weight(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor) -
     return (ratio(logp, logp_old) * adv).detach()
 
 
-def not_clip(ratio: torch.Tensor, adv: torch.Tensor, eps: float) -> torch.Tensor:
+def not_clip(ratio: torch.Tensor, adv: torch.Tensor, eps: float,
+             eps_high: float | None = None) -> torch.Tensor:
     r"""The source's indicator 1_not-clip of section 1.8 (chapter 8), as a bool tensor:
 
-        1_not-clip(r, A) = (A >= 0 and r <= 1 + eps) or (A < 0 and r >= 1 - eps).
+        1_not-clip(r, A) = (A >= 0 and r <= 1 + eps_high) or (A < 0 and r >= 1 - eps),
 
-    It is 1 exactly where min(r A, clip(r, 1-eps, 1+eps) A) takes its unclipped branch r A:
-    inside [1-eps, 1+eps], *and* outside it on the pessimistic side (A >= 0 with r < 1-eps;
-    A < 0 with r > 1+eps). d/dr of the PPO-Clip objective is 1_not-clip * A away from
-    r = 1 +- eps (proved region by region in :func:`pgbook.symbolic.not_clip`).
+    with eps_high = eps unless given (DAPO's clip-higher, chapter 13, has eps_high > eps).
+    It is 1 exactly where min(r A, clip(r, 1-eps, 1+eps_high) A) takes its unclipped branch
+    r A: inside [1-eps, 1+eps_high], *and* outside it on the pessimistic side (A >= 0 with
+    r < 1-eps; A < 0 with r > 1+eps_high). d/dr of the PPO-Clip objective is 1_not-clip * A
+    away from the two bounds (proved region by region in :func:`pgbook.piecewise.not_clip`).
     """
     _check_samples(ratio=ratio, adv=adv)
-    eps = _check_eps(eps)
+    eps, eps_high = _check_eps_pair(eps, eps_high)
     if bool((ratio < 0).any()):
         raise ValueError("ratio must be >= 0 everywhere (a ratio of probabilities)")
-    return ((adv >= 0) & (ratio <= 1 + eps)) | ((adv < 0) & (ratio >= 1 - eps))
+    return ((adv >= 0) & (ratio <= 1 + eps_high)) | ((adv < 0) & (ratio >= 1 - eps))
 
 
 def ppo_clip(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
-             eps: float) -> torch.Tensor:
+             eps: float, eps_high: float | None = None) -> torch.Tensor:
     r"""The PPO-Clip objective of section 1.8 (chapter 8), the J to maximise:
 
-        L^CLIP(theta) = E_t[ min( r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t ) ].
+        L^CLIP(theta) = E_t[ min( r_t A_t, clip(r_t, 1 - eps, 1 + eps_high) A_t ) ],
+
+    with eps_high = eps unless given (the asymmetric clip of DAPO, chapter 13).
 
     Written with ``torch.min`` and ``torch.clamp`` as common implementations do. Autograd gives
     d/dr = 1_not-clip * A away from the boundaries. At r = 1 +- eps exactly, ``torch.clamp``
@@ -153,26 +166,26 @@ def ppo_clip(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
     is also what the source's closed inequalities in 1_not-clip say (chapter 8 shows it).
     """
     _check_samples(logp=logp, logp_old=logp_old, adv=adv)
-    eps = _check_eps(eps)
+    eps, eps_high = _check_eps_pair(eps, eps_high)
     r = ratio(logp, logp_old)
     adv = adv.detach()
-    return torch.min(r * adv, torch.clamp(r, 1 - eps, 1 + eps) * adv).mean()
+    return torch.min(r * adv, torch.clamp(r, 1 - eps, 1 + eps_high) * adv).mean()
 
 
 def ppo_clip_weight(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
-                    eps: float) -> torch.Tensor:
+                    eps: float, eps_high: float | None = None) -> torch.Tensor:
     r"""The score weight of PPO-Clip, the source's gradient row for PPO-Clip (chapter 8):
 
         Psi_t = 1_not-clip(r_t, A_t) r_t(theta) A_t     (detached),
 
-    so that grad ppo_clip(logp, logp_old, adv, eps) = mean(Psi * grad logp) wherever r is not
-    exactly on a boundary r = 1 +- eps (and there too with torch's autograd, see
-    :func:`ppo_clip`).
+    so that grad ppo_clip(logp, logp_old, adv, eps, eps_high) = mean(Psi * grad logp) wherever
+    r is not exactly on a bound r = 1 - eps or 1 + eps_high (and there too with torch's
+    autograd, see :func:`ppo_clip`).
     """
     _check_samples(logp=logp, logp_old=logp_old, adv=adv)
-    eps = _check_eps(eps)
+    eps, eps_high = _check_eps_pair(eps, eps_high)
     r = ratio(logp, logp_old).detach()
-    return (not_clip(r, adv, eps).to(r.dtype) * r * adv).detach()
+    return (not_clip(r, adv, eps, eps_high).to(r.dtype) * r * adv).detach()
 
 
 def ppo_penalty(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,

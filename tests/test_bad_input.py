@@ -39,12 +39,13 @@ from pgbook import (  # noqa: E402
     returns,
     rollout,
     stored_runs,
+    piecewise,
     symbolic,
     tasks,
     trust_region,
 )
 
-MODULES = ["symbolic", "mdp", "mdp_exact", "checks", "returns", "objectives",
+MODULES = ["symbolic", "piecewise", "mdp", "mdp_exact", "checks", "returns", "objectives",
            "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region", "history",
            "stored_runs", "plot"]
 
@@ -108,7 +109,7 @@ _u = sp.Symbol("u", positive=True)
 _z3 = sp.symbols("z0:3", real=True)
 _r, _A, _eps = sp.Symbol("r", positive=True), sp.Symbol("A", real=True), sp.Symbol("e",
                                                                                    positive=True)
-_region = symbolic.Region("x > 0", _x > 0, {_x: _u}, along=_u)
+_region = piecewise.Region("x > 0", _x > 0, {_x: _u}, along=_u)
 CASES += [
     *_one("symbolic.is_zero", "residual", "not sympifiable",
           lambda: symbolic.is_zero(object())),
@@ -120,20 +121,20 @@ CASES += [
           lambda: symbolic.simplify_difference(object(), 1)),
     *_one("symbolic.simplify_difference", "rhs", "shape mismatch",
           lambda: symbolic.simplify_difference(sp.Matrix([_x]), sp.Matrix([_x, 1]))),
-    *_one("symbolic.assert_piecewise_identical", "regions", "not a sequence",
-          lambda: symbolic.assert_piecewise_identical(_x, _x, _region)),
-    *_one("symbolic.assert_piecewise_identical", "regions", "empty",
-          lambda: symbolic.assert_piecewise_identical(_x, _x, [])),
-    *_one("symbolic.clip", "low", "str", lambda: symbolic.clip(_x, "low", 1)),
-    *_one("symbolic.clip", "high", "below low", lambda: symbolic.clip(_x, 1, 0)),
-    *_one("symbolic.decide_branches", "max_rounds", "zero",
-          lambda: symbolic.decide_branches(_x, max_rounds=0)),
-    *_one("symbolic.decide_branches", "expr", "not sympifiable",
-          lambda: symbolic.decide_branches(object())),
-    *_one("symbolic.derivative_on_region", "region", "not a Region",
-          lambda: symbolic.derivative_on_region(_x, _x, "x > 0")),
-    *_one("symbolic.derivative_on_region", "x", "not a Symbol",
-          lambda: symbolic.derivative_on_region(_x, 2 * _x, _region)),
+    *_one("piecewise.assert_piecewise_identical", "regions", "not a sequence",
+          lambda: piecewise.assert_piecewise_identical(_x, _x, _region)),
+    *_one("piecewise.assert_piecewise_identical", "regions", "empty",
+          lambda: piecewise.assert_piecewise_identical(_x, _x, [])),
+    *_one("piecewise.clip", "low", "str", lambda: piecewise.clip(_x, "low", 1)),
+    *_one("piecewise.clip", "high", "below low", lambda: piecewise.clip(_x, 1, 0)),
+    *_one("piecewise.decide_branches", "max_rounds", "zero",
+          lambda: piecewise.decide_branches(_x, max_rounds=0)),
+    *_one("piecewise.decide_branches", "expr", "not sympifiable",
+          lambda: piecewise.decide_branches(object())),
+    *_one("piecewise.derivative_on_region", "region", "not a Region",
+          lambda: piecewise.derivative_on_region(_x, _x, "x > 0")),
+    *_one("piecewise.derivative_on_region", "x", "not a Symbol",
+          lambda: piecewise.derivative_on_region(_x, 2 * _x, _region)),
     *_one("symbolic.gaussian_expectation", "z", "str",
           lambda: symbolic.gaussian_expectation(_x, "z")),
     *_one("symbolic.gaussian_expectation", "expr", "not a polynomial",
@@ -145,27 +146,34 @@ CASES += [
     *_one("symbolic.logit_symbols", "n_states", "zero", lambda: symbolic.logit_symbols(0, 2)),
     *_one("symbolic.logit_symbols", "n_actions", "bool", lambda: symbolic.logit_symbols(2, True)),
     *_one("symbolic.logit_symbols", "name", "not a str", lambda: symbolic.logit_symbols(2, 2, 3)),
-    *_one("symbolic.not_clip", "eps", "str", lambda: symbolic.not_clip(_r, _A, "0.2")),
-    *_one("symbolic.one_sided_derivatives", "x", "not a Symbol",
-          lambda: symbolic.one_sided_derivatives(_x, 2, 0, width=1)),
-    *_one("symbolic.one_sided_derivatives", "width", "negative",
-          lambda: symbolic.one_sided_derivatives(sp.Abs(_x), _x, 0, width=-1)),
-    *_one("symbolic.ppo_clip_objective", "eps", "str",
-          lambda: symbolic.ppo_clip_objective(_r, _A, "0.2")),
-    *_one("symbolic.ppo_clip_regions", "eps", "not a Symbol",
-          lambda: symbolic.ppo_clip_regions(_r, _A, 0.2)),
-    *_one("symbolic.prove_clip_derivative", "eps", "number",
-          lambda: symbolic.prove_clip_derivative(_r, _A, 0.2)),
+    *_one("piecewise.not_clip", "eps", "str", lambda: piecewise.not_clip(_r, _A, "0.2")),
+    *_one("piecewise.one_sided_derivatives", "x", "not a Symbol",
+          lambda: piecewise.one_sided_derivatives(_x, 2, 0, width=1)),
+    *_one("piecewise.one_sided_derivatives", "width", "negative",
+          lambda: piecewise.one_sided_derivatives(sp.Abs(_x), _x, 0, width=-1)),
+    *_one("piecewise.ppo_clip_objective", "eps", "str",
+          lambda: piecewise.ppo_clip_objective(_r, _A, "0.2")),
+    *_one("piecewise.ppo_clip_regions", "eps", "not a Symbol",
+          lambda: piecewise.ppo_clip_regions(_r, _A, 0.2)),
+    *_one("piecewise.prove_clip_derivative", "eps", "number",
+          lambda: piecewise.prove_clip_derivative(_r, _A, 0.2)),
+    *_one("piecewise.ppo_clip_regions", "eps_high", "number",
+          lambda: piecewise.ppo_clip_regions(_r, _A, sp.Symbol("e", positive=True), 0.28)),
+    *_one("piecewise.ppo_clip_regions", "eps_high", "real, not positive",
+          lambda: piecewise.ppo_clip_regions(_r, _A, sp.Symbol("e", positive=True),
+                                             sp.Symbol("h", real=True))),
+    *_one("piecewise.not_clip", "eps_high", "str",
+          lambda: piecewise.not_clip(_r, _A, 0.2, "0.28")),
     *_one("symbolic.softmax", "logits", "one logit", lambda: symbolic.softmax([_x])),
     *_one("symbolic.softmax", "logits", "matrix",
           lambda: symbolic.softmax(sp.Matrix(2, 2, [*_z3, _x]))),
     *_one("symbolic.softmax_log_prob", "action", "out of range",
           lambda: symbolic.softmax_log_prob(_z3, 3)),
     *_one("symbolic.softmax_score", "action", "bool", lambda: symbolic.softmax_score(_z3, True)),
-    *_one("symbolic.Region", "condition", "not sympifiable",
-          lambda: symbolic.Region("r", object(), {})),
-    *_one("symbolic.Region", "along", "not a Symbol",
-          lambda: symbolic.Region("r", _x > 0, {_x: _u}, along=2)),
+    *_one("piecewise.Region", "condition", "not sympifiable",
+          lambda: piecewise.Region("r", object(), {})),
+    *_one("piecewise.Region", "along", "not a Symbol",
+          lambda: piecewise.Region("r", _x > 0, {_x: _u}, along=2)),
 ]
 
 # ---- mdp, mdp_exact --------------------------------------------------------------------------
@@ -432,6 +440,8 @@ for _fn in [objectives.ppo_clip, objectives.ppo_clip_weight]:
     CASES += _tensor_cases(f"objectives.{_fn.__name__}", _fn, {**_same, "eps": 0.2}, _kinds3)
     CASES += _number_cases(f"objectives.{_fn.__name__}", _fn, {**_same, "eps": 0.2},
                            {"eps": [0.0, -0.1, 1.0]})
+    CASES += _number_cases(f"objectives.{_fn.__name__}", _fn,
+                           {**_same, "eps": 0.2, "eps_high": 0.28}, {"eps_high": [0.0, -0.1]})
 _pen = {**_same, "kl": f64(0.0, 0.1, 0.2, 0.0), "beta": 1.0}
 CASES += [
     *_tensor_cases("objectives.ppo_penalty", objectives.ppo_penalty, _pen,
@@ -447,6 +457,9 @@ CASES += [
     *_number_cases("objectives.not_clip", objectives.not_clip,
                    {"ratio": f64(1.0, 1.1), "adv": f64(1.0, -1.0), "eps": 0.2},
                    {"eps": [0.0, 1.0]}),
+    *_number_cases("objectives.not_clip", objectives.not_clip,
+                   {"ratio": f64(1.0, 1.1), "adv": f64(1.0, -1.0), "eps": 0.2, "eps_high": 0.28},
+                   {"eps_high": [0.0, -0.5]}),
     *_one("objectives.not_clip", "ratio", "negative",
           lambda: objectives.not_clip(f64(-1.0), f64(1.0), 0.2)),
     *_tensor_cases("objectives.policy_gradient_surrogate", objectives.policy_gradient_surrogate,
@@ -851,7 +864,7 @@ def _raises_value_error_on_args(fn, *args):
 
 # Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
 EXEMPT = {
-    "symbolic.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
+    "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
     "mdp.SampledTrajectories": "a result record built by TabularMDP.sample (checked where used)",
     "mdp.TrajectoryTable": "a result record built by TabularMDP.trajectories",
     "mdp.TabularMDP.trajectories": "a cached property, no arguments",

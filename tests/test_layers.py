@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pgbook"
 RANKS = {
     "_validate": 0, "__init__": 0,
     "symbolic": 1,
+    "piecewise": 2,  # the region-by-region prover, on top of symbolic's checker
     "mdp_exact": 2,  # exact rationals and the SymPy twins TabularMDP inherits
     "mdp": 3,
     "checks": 4, "returns": 4,

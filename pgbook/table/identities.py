@@ -20,15 +20,17 @@ from functools import cache
 import sympy as sp
 
 from ..mdp import TabularMDP
-from ..symbolic import (
-    assert_identical,
+from ..piecewise import (
     decide_branches,
-    gaussian_expectation,
-    gaussian_log_density,
-    gaussian_score,
     not_clip,
     ppo_clip_regions,
     prove_clip_derivative,
+)
+from ..symbolic import (
+    assert_identical,
+    gaussian_expectation,
+    gaussian_log_density,
+    gaussian_score,
     simplify_difference,
     softmax,
     softmax_score,
