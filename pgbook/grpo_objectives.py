@@ -35,7 +35,8 @@ from __future__ import annotations
 import torch
 
 from . import _validate as V
-from .objectives import kl_k3, ppo_clip, ppo_clip_weight
+from .kl_estimators import kl_k3
+from .objectives import ppo_clip, ppo_clip_weight
 
 __all__ = [
     "dr_grpo",

@@ -22,9 +22,6 @@ __all__ = [
     "adapt_kl_beta",
     "dpg",
     "dpg_gradient",
-    "kl_k3",
-    "kl_k3_weight",
-    "kl_weight",
     "not_clip",
     "policy_gradient_surrogate",
     "ppo_clip",
@@ -351,55 +348,6 @@ def sac_policy_weight(q: torch.Tensor, logp: torch.Tensor, alpha: float, *,
             raise ValueError(f"baseline of shape {tuple(baseline.shape)} must broadcast to q's "
                              f"shape {tuple(q.shape)}")
     return psi.detach()
-
-
-def _check_pair(logp, logp_ref):
-    V.tensor(logp, "logp", nonempty=True)
-    V.tensor(logp_ref, "logp_ref", nonempty=True)
-    V.same_shape(logp=logp, logp_ref=logp_ref)
-
-
-def kl_k3(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    r"""The k3 estimator of KL(pi_theta || pi_ref), elementwise (Schulman 2020; chapter 9):
-
-        k3 = rho - log rho - 1,    rho = pi_ref(o) / pi_theta(o) = exp(logp_ref - logp),
-
-    for samples o ~ pi_theta. It is >= 0 everywhere, and E_{o~pi_theta}[k3] = KL(pi_theta ||
-    pi_ref) exactly. Its gradient *as implemented* (o fixed, ``logp_ref`` a constant) is
-    (1 - rho) grad log pi_theta(o), whose expectation is grad KL(pi_ref || pi_theta), the other
-    direction (chapter 9, "In the source"). Computed as expm1(d) - d with d = logp_ref - logp.
-    """
-    _check_pair(logp, logp_ref)
-    d = logp_ref.detach() - logp
-    return torch.expm1(d) - d
-
-
-def kl_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    r"""The score weight of KL(pi_theta || pi_ref) (chapter 9), detached:
-
-        Psi(o) = log pi_theta(o) - log pi_ref(o),
-
-    so that E_{o~pi_theta}[grad log pi_theta(o) Psi(o)] = grad_theta KL(pi_theta || pi_ref) (the
-    term E[grad log pi] from differentiating log pi_theta inside the KL is 0). A penalty
-    -beta KL(pi_theta || pi_ref), as the source writes GRPO's, has weight -beta Psi.
-    """
-    _check_pair(logp, logp_ref)
-    return (logp - logp_ref).detach()
-
-
-def kl_k3_weight(logp: torch.Tensor, logp_ref: torch.Tensor) -> torch.Tensor:
-    r"""The score weight that autograd gives GRPO's k3 penalty (chapter 9), detached:
-
-        d k3 / d log pi_theta(o) = 1 - rho,    rho = pi_ref(o) / pi_theta(o),
-
-    for k3 = rho - log rho - 1 (:func:`kl_k3`) with the sample o fixed.
-    Its expectation E_{o~pi_theta}[grad log pi_theta(o) (1 - rho)] = -sum_o pi_ref(o) grad log
-    pi_theta(o) = grad KL(pi_ref || pi_theta): the *other* direction. k3 estimates the value of
-    KL(pi_theta || pi_ref) without bias, but its gradient as implemented does not estimate that
-    KL's gradient (:func:`kl_weight` does).
-    """
-    _check_pair(logp, logp_ref)
-    return (1 - torch.exp(logp_ref - logp)).detach()
 
 
 def dpg(critic: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], states: torch.Tensor,

@@ -30,24 +30,25 @@ from pgbook import (  # noqa: E402
     checks,
     grpo_objectives,
     history,
+    kl_estimators,
     mdp,
     mdp_exact,
     nets,
     objectives,
+    piecewise,
     plot,
     replay,
     returns,
     rollout,
     stored_runs,
-    piecewise,
     symbolic,
     tasks,
     trust_region,
 )
 
-MODULES = ["symbolic", "piecewise", "mdp", "mdp_exact", "checks", "returns", "objectives",
-           "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region", "history",
-           "stored_runs", "plot"]
+MODULES = ["symbolic", "piecewise", "kl_estimators", "mdp", "mdp_exact", "checks", "returns",
+           "objectives", "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region",
+           "history", "stored_runs", "plot"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -482,9 +483,20 @@ for _fn, _w in [(objectives.a2c_weight, "adv"), (objectives.actor_critic_weight,
     CASES += _tensor_cases(f"objectives.{_fn.__name__}", _fn, {_w: _lp2}, {_w: "float"})
     CASES += _number_cases(f"objectives.{_fn.__name__}", _fn, {_w: _lp2},
                            {"gamma": _gamma_bad})
-for _fn in [objectives.kl_k3, objectives.kl_k3_weight, objectives.kl_weight]:
-    CASES += _tensor_cases(f"objectives.{_fn.__name__}", _fn, {"logp": _lp, "logp_ref": _lp},
+for _fn in [kl_estimators.kl_k1, kl_estimators.kl_k2, kl_estimators.kl_k3,
+            kl_estimators.kl_k3_weight, kl_estimators.kl_weight]:
+    CASES += _tensor_cases(f"kl_estimators.{_fn.__name__}", _fn, {"logp": _lp, "logp_ref": _lp},
                            {"logp": "float", "logp_ref": "float"})
+_klp = {"logp": _lp, "logp_ref": _lp, "estimator": "k3", "placement": "loss"}
+CASES += [
+    *_tensor_cases("kl_estimators.kl_penalty", kl_estimators.kl_penalty,
+                   {**_klp, "logp_old": _lp},
+                   {"logp": "float", "logp_ref": "float", "logp_old": "float"}),
+    *_one("kl_estimators.kl_penalty", "estimator", "unknown",
+          lambda: kl_estimators.kl_penalty(**{**_klp, "estimator": "k4"})),
+    *_one("kl_estimators.kl_penalty", "placement", "unknown",
+          lambda: kl_estimators.kl_penalty(**{**_klp, "placement": "advantage"})),
+]
 _sac = {"q": _lp, "logp": _lp, "alpha": 0.2}
 CASES += [
     *_tensor_cases("objectives.sac_policy", objectives.sac_policy, _sac,
@@ -878,6 +890,8 @@ EXEMPT = {
     "replay.Transitions": "a NamedTuple result of ReplayBuffer.sample",
     "tasks.EOS": "a constant", "tasks.PAD": "a constant", "tasks.SEP": "a constant",
     "history.Reached": "a NamedTuple result of History.reached",
+    "kl_estimators.ESTIMATORS": "a constant",
+    "kl_estimators.PLACEMENTS": "a constant",
     "stored_runs.CURVES_DIR": "a constant",
     "stored_runs.StoredRuns": "a record built by stored_runs.load",
     "plot.STYLE": "a constant", "plot.PALETTE": "a constant",

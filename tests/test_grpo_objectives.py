@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pgbook import grpo_objectives, objectives
+from pgbook import grpo_objectives, kl_estimators, objectives
 from pgbook.grpo_objectives import (
     dr_grpo,
     dr_grpo_weight,
@@ -22,12 +22,13 @@ L = math.log
 
 
 def test_grpo_names_live_in_grpo_objectives_only():
-    """pgbook.objectives no longer re-exports GRPO's objectives (no import cycle); kl_k3 lives
-    in pgbook.objectives, beside the other KL weights, and the GRPO objectives use that one."""
+    """pgbook.objectives does not re-export GRPO's objectives (no import cycle); kl_k3 lives
+    in pgbook.kl_estimators, beside k1, k2 and the KL weights, and GRPO uses that one."""
     for name in grpo_objectives.__all__:
         assert not hasattr(objectives, name), name
-    assert "kl_k3" in objectives.__all__ and "kl_k3" not in grpo_objectives.__all__
-    assert grpo_objectives.kl_k3 is objectives.kl_k3
+    assert "kl_k3" in kl_estimators.__all__ and "kl_k3" not in grpo_objectives.__all__
+    assert not hasattr(objectives, "kl_k3")
+    assert grpo_objectives.kl_k3 is kl_estimators.kl_k3
 
 
 # ---- GRPO: a hand-computed batch --------------------------------------------------------------

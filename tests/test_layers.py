@@ -23,7 +23,7 @@ RANKS = {
     "mdp_exact": 2,  # exact rationals and the SymPy twins TabularMDP inherits
     "mdp": 3,
     "checks": 4, "returns": 4,
-    "objectives": 5,
+    "objectives": 5, "kl_estimators": 5,
     "grpo_objectives": 6,
     "nets": 7, "rollout": 7, "tasks": 7, "trust_region": 7, "history": 7,
     "replay": 8,  # stores rollout batches

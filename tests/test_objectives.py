@@ -3,11 +3,9 @@ the ratio, TRPO, PPO-Clip and PPO-Penalty (chapters 7-8) with their score weight
 estimator of the KL and the KL weights (chapter 9), DPG (chapter 10) and SAC's policy objective
 (chapter 11)."""
 
-import math
 
 import pytest
 import torch
-from torch.distributions import Categorical, kl_divergence
 
 from pgbook.checks import exact_log
 from pgbook.objectives import (
@@ -18,9 +16,6 @@ from pgbook.objectives import (
     adapt_kl_beta,
     dpg,
     dpg_gradient,
-    kl_k3,
-    kl_k3_weight,
-    kl_weight,
     not_clip,
     policy_gradient_surrogate,
     ppo_clip,
@@ -238,65 +233,6 @@ def test_objectives_validate(fn, args, match):
         fn(*args)
 
 
-# ---- the k3 estimator of KL(pi_theta || pi_ref) (chapter 9) ---------------------------------
-
-def test_kl_k3_hand_values():
-    logp = torch.tensor([math.log(0.5), math.log(0.2), math.log(0.3)], dtype=D)
-    logp_ref = torch.tensor([math.log(0.25), math.log(0.2), math.log(0.6)], dtype=D)
-    expected = torch.tensor([0.5 - math.log(0.5) - 1, 0.0, 2 - math.log(2) - 1], dtype=D)
-    assert torch.allclose(kl_k3(logp, logp_ref), expected, atol=1e-15)
-
-
-def test_kl_k3_nonnegative_and_ref_detached(gen):
-    logp = torch.randn(100, dtype=D, generator=gen).requires_grad_(True)
-    logp_ref = torch.randn(100, dtype=D, generator=gen).requires_grad_(True)
-    k = kl_k3(logp, logp_ref)
-    assert bool((k >= 0).all())
-    k.sum().backward()
-    assert logp_ref.grad is None
-    rho = torch.exp(logp_ref.detach() - logp.detach())
-    assert torch.allclose(logp.grad, 1 - rho, atol=1e-13)
-
-
-def _random_categoricals(gen, n=6, batch=40):
-    z = torch.randn(batch, n, dtype=D, generator=gen) * 1.5
-    z_ref = torch.randn(batch, n, dtype=D, generator=gen) * 1.5
-    return z, z_ref
-
-
-def test_k3_mean_is_kl_theta_ref_exactly(gen):
-    z, z_ref = _random_categoricals(gen)
-    logp, logp_ref = torch.log_softmax(z, -1), torch.log_softmax(z_ref, -1)
-    expected_k3 = (logp.exp() * kl_k3(logp, logp_ref)).sum(-1)
-    kl = kl_divergence(Categorical(logits=z), Categorical(logits=z_ref))
-    assert torch.allclose(expected_k3, kl, atol=1e-12)
-
-
-def test_k3_gradient_as_implemented_is_grad_of_reverse_kl(gen):
-    """E_{o~pi_theta}[grad k3(o)] with o fixed equals grad KL(pi_ref || pi_theta), and not
-    grad KL(pi_theta || pi_ref)."""
-    z, z_ref = _random_categoricals(gen)
-    z = z.requires_grad_(True)
-    logp, logp_ref = torch.log_softmax(z, -1), torch.log_softmax(z_ref, -1)
-    probs = logp.exp().detach()  # the sampling distribution is not differentiated
-    (g_k3,) = torch.autograd.grad((probs * kl_k3(logp, logp_ref)).sum(), z)
-    ref = Categorical(logits=z_ref)
-    (g_rev,) = torch.autograd.grad(kl_divergence(ref, Categorical(logits=z)).sum(), z)
-    (g_fwd,) = torch.autograd.grad(kl_divergence(Categorical(logits=z), ref).sum(), z)
-    assert torch.allclose(g_k3, g_rev, atol=1e-12)
-    assert torch.allclose(g_k3, probs - torch.softmax(z_ref, -1), atol=1e-12)
-    assert (g_k3 - g_fwd).abs().max() > 0.05
-
-
-def test_kl_k3_bad_input():
-    with pytest.raises(ValueError, match="shape mismatch"):
-        kl_k3(torch.zeros(3, dtype=D), torch.zeros(4, dtype=D))
-    with pytest.raises(ValueError, match="non-finite"):
-        kl_k3(torch.zeros(3, dtype=D), torch.full((3,), float("nan"), dtype=D))
-    with pytest.raises(ValueError, match="must not be empty"):
-        kl_k3(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D))
-
-
 # ---- actor-critic and A2C weights ---------------------------------------------------------------
 
 def test_actor_critic_weight_hand_values():
@@ -344,38 +280,6 @@ def test_sac_policy_and_its_weight():
         sac_policy_weight(q, logp, -0.1)
     with pytest.raises(ValueError, match="broadcast"):
         sac_policy_weight(q, logp, 0.1, baseline=torch.zeros(3, dtype=D))
-
-
-# ---- KL weights ---------------------------------------------------------------------------------
-
-def test_kl_weights_hand_values():
-    logp = torch.log(torch.tensor([0.5, 0.25], dtype=D))
-    logp_ref = torch.log(torch.tensor([0.25, 0.5], dtype=D))
-    assert torch.allclose(kl_k3_weight(logp, logp_ref), torch.tensor([0.5, -1.0], dtype=D))
-    assert torch.allclose(kl_weight(logp, logp_ref),
-                          torch.tensor([math.log(2), -math.log(2)], dtype=D))
-    assert torch.equal(kl_k3_weight(logp, logp), torch.zeros(2, dtype=D))
-
-
-def test_k3_gradient_is_the_reverse_kl_gradient(gen):
-    z = torch.randn(6, dtype=D, generator=gen, requires_grad=True)
-    z_ref = torch.randn(6, dtype=D, generator=gen)
-    pi = torch.softmax(z.detach(), -1)
-    score = torch.eye(6, dtype=D) - pi
-    psi = kl_k3_weight(torch.log(pi), torch.log_softmax(z_ref, -1))
-    (g_rev,) = torch.autograd.grad(kl_divergence(Categorical(logits=z_ref),
-                                                 Categorical(logits=z)), z)
-    (g_fwd,) = torch.autograd.grad(kl_divergence(Categorical(logits=z),
-                                                 Categorical(logits=z_ref)), z)
-    assert torch.allclose((pi * psi) @ score, g_rev, atol=1e-14)
-    assert not torch.allclose((pi * psi) @ score, g_fwd, atol=1e-3)
-
-
-def test_kl_weights_validate():
-    with pytest.raises(ValueError, match="shape mismatch"):
-        kl_weight(torch.zeros(2, dtype=D), torch.zeros(3, dtype=D))
-    with pytest.raises(ValueError, match="must not be empty"):
-        kl_k3_weight(torch.zeros(0, dtype=D), torch.zeros(0, dtype=D))
 
 
 # ---- DPG ---------------------------------------------------------------------------------------

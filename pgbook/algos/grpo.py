@@ -34,7 +34,8 @@ from tqdm import tqdm
 from .. import _validate as V
 from ..grpo_objectives import dr_grpo, grpo, grpo_sequence
 from ..history import History
-from ..objectives import kl_k3, not_clip
+from ..kl_estimators import kl_k3
+from ..objectives import not_clip
 from ..returns import group_advantages
 from ..tasks import ReverseTask, TinyLM, accuracy, supervised_warm_up
 from .run import checked_config, training_run

@@ -19,13 +19,12 @@ import torch
 from torch.distributions import Categorical, kl_divergence
 
 from ..grpo_objectives import grpo, grpo_sequence, grpo_sequence_weight, grpo_weight
+from ..kl_estimators import kl_k3_weight, kl_weight
 from ..objectives import (
     a2c_weight,
     actor_critic_weight,
     dpg,
     dpg_gradient,
-    kl_k3_weight,
-    kl_weight,
     ppo_clip,
     ppo_clip_weight,
     ratio,

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from pgbook import table
-from pgbook.objectives import a2c_weight, actor_critic_weight, kl_k3_weight
+from pgbook.kl_estimators import kl_k3_weight
+from pgbook.objectives import a2c_weight, actor_critic_weight
 from pgbook.table.settings import book_mdp
 
 KEYS = [r.key for r in table.rows()]
