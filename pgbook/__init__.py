@@ -3,14 +3,17 @@
 Every chapter imports this package. Its modules are small, have one job each, and import only
 down this stack (``tests/test_layers.py`` keeps it so):
 
-* :mod:`pgbook.symbolic`     SymPy: policies, score functions, ``assert_identical``, the PPO clip
-  as a Piecewise and region-by-region proofs (chapters 1, 8).
+* :mod:`pgbook.symbolic`     SymPy: policies, score functions, ``assert_identical`` (chapter 1).
+* :mod:`pgbook.piecewise`    the PPO clip as a Piecewise, one or two bounds, and region-by-region
+  proofs (chapters 8, 13).
 * :mod:`pgbook.mdp`          ``TabularMDP``: exact J(theta), its gradient, Q/V/A (soft too), every
   trajectory (chapters 2-6, 11).
 * :mod:`pgbook.checks`       numeric checks: autograd vs closed form, confidence intervals.
 * :mod:`pgbook.returns`      discounted return, reward-to-go, GAE, group-relative advantages.
-* :mod:`pgbook.objectives`   every algorithm's surrogate objective J and its score weight Psi,
-  the KL estimators; :mod:`pgbook.grpo_objectives` GRPO's (built on PPO-Clip).
+* :mod:`pgbook.objectives`   every algorithm's surrogate objective J and its score weight Psi;
+  :mod:`pgbook.grpo_objectives` GRPO's (built on PPO-Clip).
+* :mod:`pgbook.kl_estimators` k1, k2, k3 and where the penalty goes: loss or reward, on-policy
+  or importance-weighted (chapters 9, 13).
 * :mod:`pgbook.nets`         MLPs; categorical, Gaussian, tanh-squashed, deterministic and uniform
   policies; V and Q networks.
 * :mod:`pgbook.rollout`      Gymnasium vector-env rollouts into a time-major batch.

@@ -9,7 +9,7 @@ objective, the PPO-Clip proof) are built once per process.
 The tabular rows work in the coordinates u_s = pi(0|s) of chapter 6, in which trajectory
 probabilities (:meth:`pgbook.mdp.TabularMDP.trajectory_probs_of`) and values are polynomials;
 the ratio rows use :mod:`pgbook.symbolic`'s softmax score and its PPO-Clip proof
-(:func:`pgbook.symbolic.prove_clip_derivative`); the Gaussian rows its log-density, score and
+(:func:`pgbook.piecewise.prove_clip_derivative`); the Gaussian rows its log-density, score and
 Gaussian expectation.
 """
 
@@ -279,7 +279,7 @@ def ratio_identity() -> bool:
 
 @cache
 def _clip_proof():
-    """The PPO-Clip proof of :func:`pgbook.symbolic.prove_clip_derivative` and its regions."""
+    """The PPO-Clip proof of :func:`pgbook.piecewise.prove_clip_derivative` and its regions."""
     r = sp.Symbol("r", positive=True)
     A = sp.Symbol("A", real=True)
     eps = sp.Symbol("epsilon", positive=True)
@@ -288,10 +288,10 @@ def _clip_proof():
 
 def clip_identity(indicator: str) -> bool:
     """True iff d/dr min(r A, clip(r, 1-eps, 1+eps) A) = indicator * A on every region of
-    :func:`pgbook.symbolic.ppo_clip_regions`, so Psi = indicator * r A: the source's
+    :func:`pgbook.piecewise.ppo_clip_regions`, so Psi = indicator * r A: the source's
     1_not-clip (``"not_clip"``, chapter 8) or 'r inside the clip range' (``"inside"``, the
     reading its words suggest). The derivatives are those of
-    :func:`pgbook.symbolic.prove_clip_derivative`."""
+    :func:`pgbook.piecewise.prove_clip_derivative`."""
     _choice(indicator, "indicator", ("not_clip", "inside"))
     r, A, eps, proof, regions = _clip_proof()
     if indicator == "not_clip":
