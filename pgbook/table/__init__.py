@@ -19,6 +19,6 @@ The objectives and weights themselves live in :mod:`pgbook.objectives`,
 from __future__ import annotations
 
 from .framework import Row, RowReport, Setting, check, render
-from .groups import check_all, row, rows
+from .groups import check_all, groups, row, rows
 
-__all__ = ["Row", "RowReport", "Setting", "check", "check_all", "render", "row", "rows"]
+__all__ = ["Row", "RowReport", "Setting", "check", "check_all", "groups", "render", "row", "rows"]
