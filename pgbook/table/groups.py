@@ -9,6 +9,8 @@ gradient) and against the KL it does differentiate to (``"k3, other KL"``). A ro
 objective and weight are the algorithm's own, from :mod:`pgbook.objectives`,
 :mod:`pgbook.grpo_objectives` and :class:`pgbook.mdp.TabularMDP`, written in the models of its
 setting (:mod:`pgbook.table.settings`); its SymPy check is one of :mod:`pgbook.table.identities`.
+The rows of GRPO's descendants (chapter 13) are built in :mod:`pgbook.table.descendants` and
+form the last group; :func:`groups` names the groups and ``check_all(group=...)`` checks one.
 """
 
 from __future__ import annotations
