@@ -13,12 +13,15 @@ down this stack (``tests/test_layers.py`` keeps it so):
 * :mod:`pgbook.objectives`   every algorithm's surrogate objective J and its score weight Psi;
   :mod:`pgbook.grpo_objectives` GRPO's (built on PPO-Clip).
 * :mod:`pgbook.kl_estimators` k1, k2, k3 and where the penalty goes: loss or reward, on-policy
-  or importance-weighted (chapters 9, 13).
+  or importance-weighted (chapters 9, 13); :mod:`pgbook.kl_table` proves the table of what
+  each estimator x placement x sampling differentiates to (SymPy) and renders it (ch. 13).
 * :mod:`pgbook.nets`         MLPs; categorical, Gaussian, tanh-squashed, deterministic and uniform
   policies; V and Q networks.
 * :mod:`pgbook.rollout`      Gymnasium vector-env rollouts into a time-major batch.
 * :mod:`pgbook.replay`       the replay buffer of the off-policy trainers (chapters 10-11).
 * :mod:`pgbook.tasks`        the toy language-model task of the GRPO chapter.
+* :mod:`pgbook.kl_sequences` the KL of whole answers against per-token KL penalties, exactly on
+  the toy task (chapter 13).
 * :mod:`pgbook.trust_region` conjugate gradient, Fisher-vector products, the TRPO step (ch. 7).
 * :mod:`pgbook.history`      the record every trainer returns: episodes, logs, trailing means.
 * :mod:`pgbook.stored_runs`  multi-seed benchmark runs stored with the package (seed bands).
