@@ -49,8 +49,8 @@ from pgbook import (  # noqa: E402
 )
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
-           "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region",
-           "history", "stored_runs", "plot"]
+           "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "nets", "rollout",
+           "replay", "tasks", "trust_region", "history", "stored_runs", "plot"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
