@@ -15,9 +15,8 @@ down this stack (``tests/test_layers.py`` keeps it so):
   :mod:`pgbook.grpo_objectives` GRPO's and its descendants' (Dr. GRPO, DAPO, GSPO, CISPO),
   built on PPO-Clip, with the aggregation, the clip bounds and the KL as parameters.
 * :mod:`pgbook.kl_estimators` k1, k2, k3 and where the penalty goes: loss or reward, on-policy
-  or importance-weighted (chapters 9, 13).
-* :mod:`pgbook.answer_model` exact expectations of those objectives' steps over every group of
-  a K-answer model: the length bias, RLOO's unbiasedness, group filtering (chapter 13).
+  or importance-weighted (chapters 9, 13); :mod:`pgbook.kl_table` proves the table of what
+  each estimator x placement x sampling differentiates to (SymPy) and renders it (ch. 13).
 * :mod:`pgbook.answer_model` exact expectations of those objectives' steps over every group of
   a K-answer model: the length bias, RLOO's unbiasedness, group filtering (chapter 13).
 * :mod:`pgbook.nets`         MLPs; categorical, Gaussian, tanh-squashed, deterministic and uniform
@@ -25,6 +24,8 @@ down this stack (``tests/test_layers.py`` keeps it so):
 * :mod:`pgbook.rollout`      Gymnasium vector-env rollouts into a time-major batch.
 * :mod:`pgbook.replay`       the replay buffer of the off-policy trainers (chapters 10-11).
 * :mod:`pgbook.tasks`        the toy language-model task of the GRPO chapter.
+* :mod:`pgbook.kl_sequences` the KL of whole answers against per-token KL penalties, exactly on
+  the toy task (chapter 13).
 * :mod:`pgbook.trust_region` conjugate gradient, Fisher-vector products, the TRPO step (ch. 7).
 * :mod:`pgbook.history`      the record every trainer returns: episodes, logs, trailing means.
 * :mod:`pgbook.stored_runs`  multi-seed benchmark runs stored with the package (seed bands).

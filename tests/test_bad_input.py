@@ -32,6 +32,8 @@ from pgbook import (  # noqa: E402
     grpo_objectives,
     history,
     kl_estimators,
+    kl_sequences,
+    kl_table,
     mdp,
     mdp_exact,
     nets,
@@ -48,10 +50,10 @@ from pgbook import (  # noqa: E402
 )
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
-MODULES = ["symbolic", "piecewise", "kl_estimators", "mdp", "mdp_exact", "checks", "returns",
-           "objectives", "grpo_objectives", "answer_model", "nets", "rollout", "replay", "tasks",
-           "trust_region", "history", "stored_runs", "plot", "table.descendant_identities",
-           "table.descendants"]
+MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
+           "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
+           "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
+           "table.descendant_identities", "table.descendants"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -507,6 +509,47 @@ CASES += [
           lambda: kl_estimators.kl_penalty(**{**_klp, "estimator": "k4"})),
     *_one("kl_estimators.kl_penalty", "placement", "unknown",
           lambda: kl_estimators.kl_penalty(**{**_klp, "placement": "advantage"})),
+]
+_cell = {"estimator": "k3", "placement": "loss", "sampling": "on", "target": "KL(ref||pi)",
+         "value": "KL(pi||ref)"}
+CASES += [
+    *[case for arg in ("estimator", "placement", "sampling", "target", "value")
+      for case in _one("kl_table.prove_kl_cell", arg, "unknown",
+                       lambda arg=arg: kl_table.prove_kl_cell(**{**_cell, arg: "k4"}))],
+    *_one("kl_table.prove_kl_cell", "sampling", "not a str",
+          lambda: kl_table.prove_kl_cell(**{**_cell, "sampling": 1})),
+    *_one("kl_table.prove_kl_cell", "detach", "not a bool",
+          lambda: kl_table.prove_kl_cell(**_cell, detach="no")),
+    *_one("kl_table.prove_kl_cell", "weight_grad", "not a bool",
+          lambda: kl_table.prove_kl_cell(**_cell, weight_grad=0)),
+    *_one("kl_table.kl_table", "claims", "empty", lambda: kl_table.kl_table({})),
+    *_one("kl_table.kl_table", "claims", "not a dict", lambda: kl_table.kl_table([1])),
+    *_one("kl_table.kl_table", "claims", "bad entry",
+          lambda: kl_table.kl_table({("k1", "loss"): ("0", "KL(pi||ref)")})),
+    *_one("kl_table.kl_table_html", "cells", "empty", lambda: kl_table.kl_table_html([])),
+    *_one("kl_table.kl_table_html", "cells", "not cells",
+          lambda: kl_table.kl_table_html(["k1"])),
+    *_one("kl_sequences.all_answers", "task", "not a ReverseTask",
+          lambda: kl_sequences.all_answers("reverse")),
+    *_one("kl_sequences.all_answers", "task", "too long to enumerate",
+          lambda: kl_sequences.all_answers(tasks.ReverseTask(2, 5))),
+    *_one("kl_sequences.sequence_kl", "policy", "not a TinyLM",
+          lambda: kl_sequences.sequence_kl(None, tasks.TinyLM(), tasks.ReverseTask(1, 2),
+                                           torch.tensor([[tasks.PAD, 3]]))),
+    *_one("kl_sequences.sequence_kl", "reference", "not a TinyLM",
+          lambda: kl_sequences.sequence_kl(tasks.TinyLM(), "ref", tasks.ReverseTask(1, 2),
+                                           torch.tensor([[tasks.PAD, 3]]))),
+    *_one("kl_sequences.sequence_kl", "prompts", "wrong width",
+          lambda: kl_sequences.sequence_kl(tasks.TinyLM(), tasks.TinyLM(),
+                                           tasks.ReverseTask(1, 2), torch.tensor([[3]]))),
+    *_number_cases("kl_sequences.sequence_kl_demo", kl_sequences.sequence_kl_demo,
+                   {"seed": 0, "scale": 0.5}, {"scale": [0.0, -1.0]}),
+    *_one("kl_sequences.sequence_kl_demo", "seed", "negative",
+          lambda: kl_sequences.sequence_kl_demo(seed=-1)),
+    *_one("kl_sequences.SequenceKL.compare", "a", "unknown gradient",
+          lambda: kl_sequences.SequenceKL({}, {"g": f64(1.0)}, 1).compare("h", "g")),
+    *_one("kl_sequences.SequenceKL.compare", "b", "unknown gradient",
+          lambda: kl_sequences.SequenceKL({}, {"g": f64(1.0)}, 1).compare("g", "h")),
 ]
 _sac = {"q": _lp, "logp": _lp, "alpha": 0.2}
 CASES += [
@@ -981,6 +1024,11 @@ EXEMPT = {
     "answer_model.AnswerModel.score_matrix": "no arguments",
     "answer_model.AnswerModel.J": "a property",
     "kl_estimators.PLACEMENTS": "a constant",
+    "kl_table.GRADIENT_TARGETS": "a constant", "kl_table.VALUE_TARGETS": "a constant",
+    "kl_table.KL_TABLE": "a constant", "kl_table.SAMPLINGS": "a constant",
+    "kl_table.KLCell": "a result record built by kl_table.prove_kl_cell",
+    "kl_table.KLCell.key": "a property",
+    "kl_sequences.SequenceKL": "a result record built by kl_sequences.sequence_kl",
     "stored_runs.CURVES_DIR": "a constant",
     "stored_runs.StoredRuns": "a record built by stored_runs.load",
     "plot.STYLE": "a constant", "plot.PALETTE": "a constant",
