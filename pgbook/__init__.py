@@ -9,11 +9,17 @@ down this stack (``tests/test_layers.py`` keeps it so):
 * :mod:`pgbook.mdp`          ``TabularMDP``: exact J(theta), its gradient, Q/V/A (soft too), every
   trajectory (chapters 2-6, 11).
 * :mod:`pgbook.checks`       numeric checks: autograd vs closed form, confidence intervals.
-* :mod:`pgbook.returns`      discounted return, reward-to-go, GAE, group-relative advantages.
+* :mod:`pgbook.returns`      discounted return, reward-to-go, GAE, group-relative, leave-one-out
+  and batch-normalised advantages.
 * :mod:`pgbook.objectives`   every algorithm's surrogate objective J and its score weight Psi;
-  :mod:`pgbook.grpo_objectives` GRPO's (built on PPO-Clip).
+  :mod:`pgbook.grpo_objectives` GRPO's and its descendants' (Dr. GRPO, DAPO, GSPO, CISPO),
+  built on PPO-Clip, with the aggregation, the clip bounds and the KL as parameters.
 * :mod:`pgbook.kl_estimators` k1, k2, k3 and where the penalty goes: loss or reward, on-policy
   or importance-weighted (chapters 9, 13).
+* :mod:`pgbook.answer_model` exact expectations of those objectives' steps over every group of
+  a K-answer model: the length bias, RLOO's unbiasedness, group filtering (chapter 13).
+* :mod:`pgbook.answer_model` exact expectations of those objectives' steps over every group of
+  a K-answer model: the length bias, RLOO's unbiasedness, group filtering (chapter 13).
 * :mod:`pgbook.nets`         MLPs; categorical, Gaussian, tanh-squashed, deterministic and uniform
   policies; V and Q networks.
 * :mod:`pgbook.rollout`      Gymnasium vector-env rollouts into a time-major batch.

@@ -177,3 +177,13 @@ def symbol(x, name: str):
     if not isinstance(x, sp.Symbol):
         raise ValueError(f"{name} must be a SymPy Symbol, got {x!r}")
     return x
+
+
+def clip_bounds(eps, eps_high=None) -> tuple[float, float]:
+    """The clip range [1 - eps, 1 + eps_high] of PPO and GRPO: eps in (0, 1), eps_high > 0
+    (None: eps_high = eps, the symmetric clip). DAPO's clip-higher is eps = 0.2, eps_high = 0.28.
+    Returns (eps, eps_high) as floats."""
+    eps = number(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
+    if eps_high is None:
+        return eps, eps
+    return eps, number(eps_high, "eps_high", low=0.0, low_open=True)

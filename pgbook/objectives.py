@@ -81,19 +81,6 @@ def _check_samples(**tensors: torch.Tensor) -> None:
     V.same_shape(**tensors)
 
 
-def _check_eps(eps) -> float:
-    return V.number(eps, "eps", low=0.0, high=1.0, low_open=True, high_open=True)
-
-
-def _check_eps_pair(eps, eps_high) -> tuple[float, float]:
-    """The clip range [1 - eps, 1 + eps_high]: eps in (0, 1), eps_high > 0 (None: eps_high = eps,
-    the symmetric clip). DAPO's clip-higher is eps = 0.2, eps_high = 0.28."""
-    eps = _check_eps(eps)
-    if eps_high is None:
-        return eps, eps
-    return eps, V.number(eps_high, "eps_high", low=0.0, low_open=True)
-
-
 def ratio(logp: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
     r"""The probability ratio of section 1.8 (chapter 7),
 
@@ -142,7 +129,7 @@ def not_clip(ratio: torch.Tensor, adv: torch.Tensor, eps: float,
     away from the two bounds (proved region by region in :func:`pgbook.piecewise.not_clip`).
     """
     _check_samples(ratio=ratio, adv=adv)
-    eps, eps_high = _check_eps_pair(eps, eps_high)
+    eps, eps_high = V.clip_bounds(eps, eps_high)
     if bool((ratio < 0).any()):
         raise ValueError("ratio must be >= 0 everywhere (a ratio of probabilities)")
     return ((adv >= 0) & (ratio <= 1 + eps_high)) | ((adv < 0) & (ratio >= 1 - eps))
@@ -163,7 +150,7 @@ def ppo_clip(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
     is also what the source's closed inequalities in 1_not-clip say (chapter 8 shows it).
     """
     _check_samples(logp=logp, logp_old=logp_old, adv=adv)
-    eps, eps_high = _check_eps_pair(eps, eps_high)
+    eps, eps_high = V.clip_bounds(eps, eps_high)
     r = ratio(logp, logp_old)
     adv = adv.detach()
     return torch.min(r * adv, torch.clamp(r, 1 - eps, 1 + eps_high) * adv).mean()
@@ -180,7 +167,7 @@ def ppo_clip_weight(logp: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tenso
     autograd, see :func:`ppo_clip`).
     """
     _check_samples(logp=logp, logp_old=logp_old, adv=adv)
-    eps, eps_high = _check_eps_pair(eps, eps_high)
+    eps, eps_high = V.clip_bounds(eps, eps_high)
     r = ratio(logp, logp_old).detach()
     return (not_clip(r, adv, eps, eps_high).to(r.dtype) * r * adv).detach()
 

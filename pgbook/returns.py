@@ -37,13 +37,16 @@ import torch
 from . import _validate as V
 
 __all__ = [
+    "batch_normalized_advantages",
     "discount_by_step",
     "discounted_return",
     "episode_return_batched",
     "gae",
     "group_advantages",
+    "informative_groups",
     "reward_to_go",
     "reward_to_go_batched",
+    "rloo_advantages",
 ]
 
 
@@ -264,20 +267,80 @@ def group_advantages(rewards: torch.Tensor, eps: float = 1e-4, *, scale_by_std: 
     (r -> r + c) or, with eps = 0, scaled (r -> s r, s > 0); chapter 9 proves both in SymPy.
     Returns a tensor of the shape of ``rewards``.
     """
-    V.tensor(rewards, "rewards", ndim=2)
-    if rewards.shape[0] == 0:
-        raise ValueError(f"rewards must have at least one group, got shape {tuple(rewards.shape)}")
-    if rewards.shape[1] < 2:
-        raise ValueError("each group needs at least 2 answers (rewards of shape (num_groups, G) "
-                         f"with G >= 2), got shape {tuple(rewards.shape)}")
+    _check_groups(rewards)
     eps = V.number(eps, "eps", low=0.0)
     V.flag(scale_by_std, "scale_by_std")
     V.flag(unbiased, "unbiased")
-    centred = rewards - rewards.mean(dim=1, keepdim=True)
-    constant = (rewards == rewards[:, :1]).all(dim=1, keepdim=True)
+    centred, constant = _centre_groups(rewards)
     if not scale_by_std:
         return torch.where(constant, torch.zeros_like(centred), centred)
     std = rewards.std(dim=1, keepdim=True, correction=1 if unbiased else 0)
     # Equal rewards: the mean may differ from them in the last bit; the group's answer is 0.
     safe = torch.where(constant, torch.ones_like(std), std + eps)
     return torch.where(constant, torch.zeros_like(centred), centred / safe)
+
+
+def _check_groups(rewards) -> None:
+    V.tensor(rewards, "rewards", ndim=2)
+    if rewards.shape[0] == 0:
+        raise ValueError(f"rewards must have at least one group, got shape {tuple(rewards.shape)}")
+    if rewards.shape[1] < 2:
+        raise ValueError("each group needs at least 2 answers (rewards of shape (num_groups, G) "
+                         f"with G >= 2), got shape {tuple(rewards.shape)}")
+
+
+def _centre_groups(rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """r - (the group's mean), and bool (num_groups, 1): the groups whose rewards are equal."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    constant = (rewards == rewards[:, :1]).all(dim=1, keepdim=True)
+    return centred, constant
+
+
+def rloo_advantages(rewards: torch.Tensor) -> torch.Tensor:
+    r"""REINFORCE leave-one-out advantages (Kool et al. 2019; Ahmadian et al. 2024; chapter 13):
+
+        A_i = r_i - (1/(G-1)) sum_{j != i} r_j = (G/(G-1)) (r_i - mean(r)),
+
+    for ``rewards`` of shape (num_groups, G), G >= 2. The baseline of answer i uses only the
+    other answers, which are independent of o_i, so E[A_i grad log pi(o_i|q)] = grad J exactly:
+    the group mean's baseline includes r_i itself and gives (1 - 1/G) grad J (chapter 13 proves
+    both over all K^G groups of an answer model). Equal rewards give exactly 0.
+    """
+    _check_groups(rewards)
+    G = rewards.shape[1]
+    others = (rewards.sum(dim=1, keepdim=True) - rewards) / (G - 1)
+    _, constant = _centre_groups(rewards)
+    return torch.where(constant, torch.zeros_like(rewards), rewards - others)
+
+
+def batch_normalized_advantages(rewards: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    r"""REINFORCE++-baseline advantages (Hu 2025, arXiv 2501.03262; chapter 13): subtract each
+    group's mean, then divide by the standard deviation over the *whole batch*:
+
+        A~_i = r_i - mean(group of i),    A_i = A~_i / (std_{all answers}(A~) + eps),
+
+    (population std over every answer of every group). Unlike GRPO's per-group std
+    (:func:`group_advantages`), one scale for the batch: a group whose rewards barely differ is
+    not up-weighted, so the direction of the summed gradient is the centred one's (Dr. GRPO's),
+    only rescaled. ``rewards`` (num_groups, G), G >= 2. A batch of all-equal groups gives 0.
+    """
+    _check_groups(rewards)
+    eps = V.number(eps, "eps", low=0.0)
+    centred, constant = _centre_groups(rewards)
+    centred = torch.where(constant, torch.zeros_like(centred), centred)
+    std = centred.pow(2).mean().sqrt()
+    if std.item() == 0:
+        return centred
+    return centred / (std + eps)
+
+
+def informative_groups(rewards: torch.Tensor) -> torch.Tensor:
+    r"""Bool (num_groups,): the groups whose rewards are not all equal (DAPO's dynamic sampling,
+    Yu et al. 2025, eq. 11: keep a group only if 0 < #correct < G; chapter 13).
+
+    A group with equal rewards has every advantage exactly 0 under GRPO, Dr. GRPO and RLOO
+    (:func:`group_advantages`, :func:`rloo_advantages`): it adds nothing to the gradient's sum
+    but, under a token or answer *mean*, it adds to the denominator.
+    """
+    _check_groups(rewards)
+    return ~_centre_groups(rewards)[1][:, 0]

@@ -27,6 +27,7 @@ import torch
 matplotlib.use("Agg")
 
 from pgbook import (  # noqa: E402
+    answer_model,
     checks,
     grpo_objectives,
     history,
@@ -47,8 +48,8 @@ from pgbook import (  # noqa: E402
 )
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "mdp", "mdp_exact", "checks", "returns",
-           "objectives", "grpo_objectives", "nets", "rollout", "replay", "tasks", "trust_region",
-           "history", "stored_runs", "plot"]
+           "objectives", "grpo_objectives", "answer_model", "nets", "rollout", "replay", "tasks",
+           "trust_region", "history", "stored_runs", "plot"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -429,6 +430,14 @@ CASES += [
     *_one("returns.group_advantages", "scale_by_std", "str",
           lambda: returns.group_advantages(torch.ones(2, 3, dtype=D), scale_by_std="no")),
 ]
+for _fn in [returns.rloo_advantages, returns.batch_normalized_advantages,
+            returns.informative_groups]:
+    _q = f"returns.{_fn.__name__}"
+    CASES += _tensor_cases(_q, _fn, {"rewards": torch.ones(2, 3, dtype=D)}, {"rewards": "float"})
+    CASES += _one(_q, "rewards", "one answer per group", lambda fn=_fn: fn(torch.ones(2, 1)))
+CASES += _number_cases("returns.batch_normalized_advantages",
+                       returns.batch_normalized_advantages,
+                       {"rewards": torch.ones(2, 3, dtype=D)}, {"eps": [-1.0]})
 
 # ---- objectives ------------------------------------------------------------------------------
 _lp = f64(-1.0, -0.5, -2.0, -0.1)
@@ -548,7 +557,58 @@ for _fn in [grpo_objectives.grpo, grpo_objectives.grpo_weight, grpo_objectives.g
                   lambda fn=_fn: fn(**{**_g, "mask": torch.full((2, 3), 2)}))
 for _fn in [grpo_objectives.dr_grpo, grpo_objectives.dr_grpo_weight]:
     CASES += _number_cases(f"grpo_objectives.{_fn.__name__}", _fn, _g,
-                           {"normalizer": [0.0, -3.0]})
+                           {"normalizer": [0.0, -3.0, 2.0]})
+for _fn in [grpo_objectives.grpo, grpo_objectives.grpo_weight]:
+    _q = f"grpo_objectives.{_fn.__name__}"
+    CASES += _number_cases(_q, _fn, _g, {"eps_high": [0.0, -0.1]})
+    for _arg, _bad in [("aggregation", "bnpo"), ("importance_level", "answer"),
+                       ("kl_estimator", "k4"), ("kl_placement", "advantage")]:
+        CASES += _one(_q, _arg, "unknown", lambda fn=_fn, a=_arg, b=_bad: fn(**{**_g, a: b}))
+    CASES += _one(_q, "normalizer", "with token_mean",
+                  lambda fn=_fn: fn(**_g, aggregation="token_mean", normalizer=8))
+_v = {k: _g[k] for k in ("logp", "logp_old", "adv", "mask")}
+_vk = {k: _gk[k] for k in _v}
+for _fn in [grpo_objectives.dapo, grpo_objectives.dapo_weight, grpo_objectives.gspo,
+            grpo_objectives.gspo_weight]:
+    _q = f"grpo_objectives.{_fn.__name__}"
+    CASES += _tensor_cases(_q, _fn, _v, _vk)
+    CASES += _number_cases(_q, _fn, _v, {"eps": [0.0, 1.0], "eps_high": [0.0]})
+_c = {**_v, "eps_high": 0.28}
+for _fn in [grpo_objectives.cispo, grpo_objectives.cispo_weight]:
+    _q = f"grpo_objectives.{_fn.__name__}"
+    CASES += _tensor_cases(_q, _fn, _c, _vk)
+    CASES += _number_cases(_q, _fn, _c, {"eps_high": [0.0, -1.0], "eps": [0.0, 1.0]})
+    CASES += _one(_q, "aggregation", "unknown", lambda fn=_fn: fn(**_c, aggregation="seq"))
+CASES += _tensor_cases("grpo_objectives.token_weights", grpo_objectives.token_weights,
+                       {"mask": torch.ones(2, 3, dtype=torch.bool), "aggregation": "sum"},
+                       {"mask": "mask"})
+CASES += _one("grpo_objectives.token_weights", "aggregation", "unknown",
+              lambda: grpo_objectives.token_weights(torch.ones(2, 3), "mean"))
+CASES += _one("grpo_objectives.token_weights", "normalizer", "below the longest answer",
+              lambda: grpo_objectives.token_weights(torch.ones(2, 3), "constant", normalizer=2))
+CASES += _one("grpo_objectives.token_weights", "dtype", "an int dtype",
+              lambda: grpo_objectives.token_weights(torch.ones(2, 3), "sum", dtype=torch.long))
+
+# ---- answer_model ----------------------------------------------------------------------------
+_am = answer_model.AnswerModel((0.5, 0.5), (1, 2), (1.0, 0.0))
+CASES += [
+    *_one("answer_model.AnswerModel", "probs", "not summing to 1",
+          lambda: answer_model.AnswerModel((0.5, 0.6), (1, 2), (1.0, 0.0))),
+    *_one("answer_model.AnswerModel", "lengths", "zero",
+          lambda: answer_model.AnswerModel((0.5, 0.5), (1, 0), (1.0, 0.0))),
+    *_one("answer_model.AnswerModel", "rewards", "nan",
+          lambda: answer_model.AnswerModel((0.5, 0.5), (1, 2), (1.0, NAN))),
+    *_one("answer_model.expected_step", "model", "a tuple",
+          lambda: answer_model.expected_step((0.5, 0.5), 2)),
+    *_one("answer_model.expected_step", "group_size", "one",
+          lambda: answer_model.expected_step(_am, 1)),
+    *_one("answer_model.expected_step", "advantage", "unknown",
+          lambda: answer_model.expected_step(_am, 2, advantage="std")),
+    *_one("answer_model.expected_step", "filter", "unknown",
+          lambda: answer_model.expected_step(_am, 2, filter="skip")),
+    *_one("answer_model.expected_step", "num_groups", "zero",
+          lambda: answer_model.expected_step(_am, 2, num_groups=0)),
+]
 
 # ---- nets ------------------------------------------------------------------------------------
 _obs = torch.zeros(5, 3)
@@ -895,6 +955,13 @@ EXEMPT = {
     "tasks.EOS": "a constant", "tasks.PAD": "a constant", "tasks.SEP": "a constant",
     "history.Reached": "a NamedTuple result of History.reached",
     "kl_estimators.ESTIMATORS": "a constant",
+    "grpo_objectives.AGGREGATIONS": "a constant",
+    "grpo_objectives.IMPORTANCE_LEVELS": "a constant",
+    "answer_model.ADVANTAGES": "a constant", "answer_model.FILTERS": "a constant",
+    "answer_model.ExpectedStep": "a result record built by expected_step",
+    "answer_model.AnswerModel.true_gradient_coefficients": "no arguments",
+    "answer_model.AnswerModel.score_matrix": "no arguments",
+    "answer_model.AnswerModel.J": "a property",
     "kl_estimators.PLACEMENTS": "a constant",
     "stored_runs.CURVES_DIR": "a constant",
     "stored_runs.StoredRuns": "a record built by stored_runs.load",

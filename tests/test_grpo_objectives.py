@@ -99,7 +99,7 @@ def _random_batch(gen, B=6, T=5, spread=0.3):
     (grpo, grpo_weight, {}),
     (grpo_sequence, grpo_sequence_weight, {}),
     (dr_grpo, dr_grpo_weight, {}),
-    (dr_grpo, dr_grpo_weight, {"normalizer": 2.5}),
+    (dr_grpo, dr_grpo_weight, {"normalizer": 7.5}),
 ])
 def test_autograd_equals_weight(gen, objective, weight, kwargs):
     for _ in range(50):
@@ -136,11 +136,11 @@ def test_dr_grpo_equals_grpo_when_every_answer_has_length_c(gen):
     assert a.item() == pytest.approx(b.item(), abs=1e-14)
 
 
-def test_at_theta_old_dr_grpo_with_c_1_is_the_sequence_form(gen):
+def test_at_theta_old_the_summed_form_is_the_sequence_form(gen):
     """r = 1, beta = 0: both gradients are A_i sum_t grad logp_{i,t}; GRPO's is that / |o_i|."""
     logp, _, logp_ref, adv, mask = _random_batch(gen)
     w_seq = grpo_sequence_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0)
-    w_dr = dr_grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0, normalizer=1.0)
+    w_dr = grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0, aggregation="sum")
     w_grpo = grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0)
     assert torch.allclose(w_seq, w_dr, atol=1e-15)
     assert torch.allclose(w_grpo, w_dr / mask.sum(1, keepdim=True), atol=1e-15)
@@ -215,3 +215,5 @@ def test_bad_normalizer():
         dr_grpo(**_args(), normalizer=0)
     with pytest.raises(ValueError, match="normalizer must be > 0"):
         dr_grpo_weight(**_args(), normalizer=-1.0)
+    with pytest.raises(ValueError, match=r"normalizer must be at least the longest answer \(3"):
+        dr_grpo(**_args(), normalizer=2.9)

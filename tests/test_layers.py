@@ -25,6 +25,7 @@ RANKS = {
     "checks": 4, "returns": 4,
     "objectives": 5, "kl_estimators": 5,
     "grpo_objectives": 6,
+    "answer_model": 7,  # exact expectations of the grpo_objectives' steps
     "nets": 7, "rollout": 7, "tasks": 7, "trust_region": 7, "history": 7,
     "replay": 8,  # stores rollout batches
     "stored_runs": 8,  # reads and writes Histories
