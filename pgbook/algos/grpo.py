@@ -34,7 +34,7 @@ from torch.distributions import kl_divergence
 from tqdm import tqdm
 
 from .. import _validate as V
-from ..grpo_objectives import AGGREGATIONS, cispo, grpo, grpo_sequence
+from ..grpo_objectives import AGGREGATIONS, IMPORTANCE_LEVELS, cispo, grpo, grpo_sequence
 from ..history import History
 from ..kl_estimators import ESTIMATORS, PLACEMENTS, kl_k3
 from ..objectives import not_clip
@@ -163,7 +163,7 @@ class Config:
                 raise ValueError(f"{name} does not apply to objective={self.objective!r} "
                                  f"(its loss {preset['loss']!r} has no such ingredient)")
         choices = {"advantage": tuple(ADVANTAGES), "aggregation": AGGREGATIONS,
-                   "importance_level": ("token", "sequence"), "kl_estimator": ESTIMATORS,
+                   "importance_level": IMPORTANCE_LEVELS, "kl_estimator": ESTIMATORS,
                    "kl_placement": PLACEMENTS}
         for name, allowed in choices.items():
             if getattr(self, name) is not None and getattr(self, name) not in allowed:
@@ -257,10 +257,6 @@ def _objective(v: Variant, logp, logp_old, logp_ref, adv, mask) -> torch.Tensor:
     if v.loss == "cispo":
         return cispo(logp, logp_old, adv, mask, eps_high=v.eps_high, eps=v.clip_eps,
                      aggregation=v.aggregation)
-    if (v.aggregation, v.importance_level, v.kl_estimator, v.kl_placement) == (
-            "sequence_mean", "token", "k3", "loss") and v.eps_high == v.clip_eps:
-        # DeepSeekMath's GRPO: the call chapter 9 makes, exactly
-        return grpo(logp, logp_old, logp_ref, adv, mask, v.clip_eps, v.beta)
     return grpo(logp, logp_old, logp_ref, adv, mask, v.clip_eps, v.beta, eps_high=v.eps_high,
                 aggregation=v.aggregation, importance_level=v.importance_level,
                 kl_estimator=v.kl_estimator, kl_placement=v.kl_placement)
