@@ -81,14 +81,16 @@ def _config(name: str, seed: int, overrides: dict) -> grpo.Config:
 
 
 def run_one(name: str, seed: int, overrides: dict, target: float | None) -> dict:
-    """Train one variant once; the numbers of one table row."""
+    """Train one variant once, stopping at held-out accuracy ``target`` (None: never); the
+    numbers of one table row."""
     original_cispo = grpo.cispo
     grpo.ADVANTAGES["broken_sign"] = lambda r: -group_advantages(r)
     if name == "broken_cispo_no_sg":
         grpo.cispo = _cispo_without_stop_gradient
     try:
         start = time.perf_counter()
-        h = grpo.train("reverse_long", _config(name, seed, overrides), progress=False)
+        config = _config(name, seed, {**overrides, "target": target})
+        h = grpo.train("reverse_long", config, progress=False)
         wall = time.perf_counter() - start
     finally:
         grpo.cispo = original_cispo
