@@ -34,7 +34,7 @@ from pgbook.returns import group_advantages
 from pgbook.tasks import ReverseTask
 
 #: the config every variant shares (the chapter's training cell)
-SHARED = dict(iterations=60, eval_every=5, eval_prompts=300, target=0.8)
+SHARED = dict(lr=3e-3, iterations=60, eval_every=5, eval_prompts=300, target=0.8)
 VARIANTS = ["grpo", "dr_grpo", "dapo", "gspo", "cispo", "rloo"]
 BROKEN = ["broken_sign", "broken_cispo_no_sg"]
 #: one ingredient changed: GRPO with only 1/|o_i| replaced by Dr. GRPO's constant 1/L

@@ -15,9 +15,23 @@ on the toy language-model task of :mod:`pgbook.tasks`. Each iteration:
        J = (1/B) sum_i (1/|o_i|) sum_t [ min(r_{i,t} A_i, clip(r_{i,t}, 1-eps, 1+eps) A_i)
                                           - beta k3_{i,t} ].
 
-``Config.objective`` picks one of the presets of :data:`PRESETS` (GRPO, the source's
-one-ratio-per-answer GRPO, Dr. GRPO, DAPO, GSPO, CISPO, RLOO); the fields that default to None
-take the preset's value, and setting one explicitly changes only that ingredient. Before GRPO
+``Config.objective`` picks one of the presets of :data:`PRESETS`; the fields that default to
+None take the preset's value, and setting one explicitly changes only that ingredient:
+
+* ``"grpo"``: DeepSeekMath (Shao et al. 2024, eq. 3), the loop above (chapter 9);
+* ``"grpo_sequence"``: the source's section 1.8, one ratio pi_theta(o_i|q) / pi_old(o_i|q);
+* ``"dr_grpo"``: Dr. GRPO (Liu et al. 2025): the constant 1/L (L = answer budget) in place of
+  1/|o_i|, advantages r_i - mean (no std), beta = 0;
+* ``"dapo"``: DAPO (Yu et al. 2025): clip [1 - 0.2, 1 + 0.28], one token mean over the batch,
+  beta = 0, dynamic sampling (no overlong shaping);
+* ``"gspo"``: GSPO (Zheng et al. 2025): ratio exp(mean_t log-ratio) per answer, clip
+  [1 - 3e-4, 1 + 4e-4], beta = 0;
+* ``"cispo"``: CISPO (MiniMax-M1, 2025): REINFORCE weighted by sg(min(r, 1 + eps_high)), token
+  mean, beta = 0;
+* ``"rloo"``: RLOO (Kool et al. 2019; Ahmadian et al. 2024): leave-one-out advantages,
+  REINFORCE on log pi(o_i|q) summed over tokens, beta = 0.
+
+Before GRPO
 starts, a short supervised warm-up (``warmup_steps``) gives a policy that already succeeds
 sometimes, so that groups carry signal; the reference policy is a frozen copy of that starting
 policy. Accuracy is measured on held-out prompts, one sampled answer each.
