@@ -5,7 +5,8 @@
 * ``--mode target`` (default): each variant trains on ``reverse_long`` (answers may run to
   twice the longest correct one) with early stopping at the held-out accuracy ``--target``.
   Per seed: reached?, answers sampled to the target (env steps, discarded answers included),
-  wall seconds, and the mean length of the correct and of the incorrect answers sampled in the
+  wall and CPU seconds (CPU time, one thread, is what a shared machine does not inflate), and
+  the mean length of the correct and of the incorrect answers sampled in the
   last ``LAST`` iterations; then, on 2,000 fresh held-out prompts, the trained policy's wrong
   answers' mean excess length (|o| - |correct o|) and the share of wrong-and-too-long answers.
 * ``--mode length``: no early stop, ``--iterations`` iterations; the length of the incorrect
@@ -88,10 +89,10 @@ def run_one(name: str, seed: int, overrides: dict, target: float | None) -> dict
     if name == "broken_cispo_no_sg":
         grpo.cispo = _cispo_without_stop_gradient
     try:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         config = _config(name, seed, {**overrides, "target": target})
         h = grpo.train("reverse_long", config, progress=False)
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     finally:
         grpo.cispo = original_cispo
         del grpo.ADVANTAGES["broken_sign"]
@@ -106,7 +107,7 @@ def run_one(name: str, seed: int, overrides: dict, target: float | None) -> dict
 
     return dict(name=name, seed=seed, reached=hit is not None,
                 steps=None if hit is None else int(logs["eval_answers"][hit]),
-                seconds=None if hit is None else logs["eval_seconds"][hit], wall=wall,
+                seconds=None if hit is None else logs["eval_seconds"][hit], wall=wall, cpu=cpu,
                 iterations=len(logs["train_reward"]), final_accuracy=logs["accuracy"][-1],
                 correct_end=mean_of("length_correct", slice(-LAST, None)),
                 incorrect_start=mean_of("length_incorrect", slice(0, LAST)),
@@ -119,13 +120,14 @@ def _f(x, spec: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| variant | seed | reached | answers to target | s to target | wall s | iters "
-             "| final acc | len correct (end) | len incorrect (start -> end) "
+    lines = ["| variant | seed | reached | answers to target | s to target | wall s | cpu s "
+             "| iters | final acc | len correct (end) | len incorrect (start -> end) "
              "| wrong: excess length | wrong and longer |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['seed']} | {'yes' if r['reached'] else 'no'} "
                      f"| {_f(r['steps'], ',d')} | {_f(r['seconds'], '.1f')} | {r['wall']:.1f} "
+                     f"| {r['cpu']:.1f} "
                      f"| {r['iterations']} | {r['final_accuracy']:.3f} "
                      f"| {_f(r['correct_end'], '.2f')} "
                      f"| {_f(r['incorrect_start'], '.2f')} -> {_f(r['incorrect_end'], '.2f')} "
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.seeds):
             row = run_one(name, seed, overrides, target)
             print(f"  {name} seed {seed}: reached {row['reached']} at {row['steps']} answers, "
-                  f"wall {row['wall']:.1f} s, iters {row['iterations']}, acc "
+                  f"wall {row['wall']:.1f} s, cpu {row['cpu']:.1f} s, "
+                  f"iters {row['iterations']}, acc "
                   f"{row['final_accuracy']:.3f}, len incorrect {_f(row['incorrect_start'], '.2f')}"
                   f" -> {_f(row['incorrect_end'], '.2f')}, excess {_f(row['excess'], '+.2f')}, "
                   f"longer {row['overrun']:.3f}", file=sys.stderr, flush=True)
