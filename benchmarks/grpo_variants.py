@@ -3,7 +3,7 @@
 ``python -m benchmarks.grpo_variants [--seeds 5] [--mode target|length] [--iterations N]``
 
 * ``--mode target`` (default): each variant trains on ``reverse_long`` (answers may run to
-  twice the longest correct one) with early stopping at the held-out accuracy ``--target``.
+  three times the longest correct one) with early stopping at held-out accuracy ``--target``.
   Per seed: reached?, answers sampled to the target (env steps, discarded answers included),
   wall and CPU seconds (CPU time, one thread, is what a shared machine does not inflate), and
   the mean length of the correct and of the incorrect answers sampled in the
@@ -59,8 +59,8 @@ def _wrong_answer_excess(history, n: int = 2000) -> tuple[float | None, float]:
     minus the correct answer's length (the length bias without the mix of prompt lengths), and
     the share of all answers that are wrong and longer than the correct one."""
     config, policy = history.config, history.models["policy"]
-    task = ReverseTask(config.min_len, config.max_len,
-                       answer_budget=config.answer_budget or 2 * (config.max_len + 1))
+    budget = config.answer_budget or grpo.TASKS["reverse_long"](config.max_len)
+    task = ReverseTask(config.min_len, config.max_len, answer_budget=budget)
     prompts = task.sample_prompts(n, torch.Generator().manual_seed(777), held_out=True)
     with torch.random.fork_rng():
         torch.manual_seed(777)

@@ -71,7 +71,7 @@ def test_variants_run(objective, task):
     h = grpo.train(task, grpo.Config(objective=objective, iterations=3, **FAST),
                    progress=False)
     assert len(h.logs["train_reward"]) == 3
-    width = 5 if task == "reverse" else 10  # max_len + 1, or twice that
+    width = 5 if task == "reverse" else 15  # max_len + 1, or three times that
     assert h.models["policy"].max_tokens == 4 + width
     assert max(h.episode_lengths) <= width
     # 1_not-clip = 0 only outside the clip range: a subset
