@@ -109,6 +109,7 @@ def run_one(name: str, seed: int, overrides: dict, target: float | None) -> dict
                 steps=None if hit is None else int(logs["eval_answers"][hit]),
                 seconds=None if hit is None else logs["eval_seconds"][hit], wall=wall, cpu=cpu,
                 iterations=len(logs["train_reward"]), final_accuracy=logs["accuracy"][-1],
+                final_kl=logs["kl"][-1],
                 correct_end=mean_of("length_correct", slice(-LAST, None)),
                 incorrect_start=mean_of("length_incorrect", slice(0, LAST)),
                 incorrect_end=mean_of("length_incorrect", slice(-LAST, None)),
