@@ -46,10 +46,12 @@ from pgbook import (  # noqa: E402
     tasks,
     trust_region,
 )
+from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "mdp", "mdp_exact", "checks", "returns",
            "objectives", "grpo_objectives", "answer_model", "nets", "rollout", "replay", "tasks",
-           "trust_region", "history", "stored_runs", "plot"]
+           "trust_region", "history", "stored_runs", "plot", "table.descendant_identities",
+           "table.descendants"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -938,6 +940,26 @@ def _raises_value_error_on_args(fn, *args):
         raise ValueError(f"args: {err}") from None
 
 
+_DI = descendant_identities
+CASES += [
+    *_one("table.descendant_identities.aggregation_identity", "aggregation", "unknown",
+          lambda: _DI.aggregation_identity("mean", "constant")),
+    *_one("table.descendant_identities.aggregation_identity", "claimed", "unknown",
+          lambda: _DI.aggregation_identity("constant", "sum")),
+    *_one("table.descendant_identities.dr_grpo_identity", "claimed", "token_mean",
+          lambda: _DI.dr_grpo_identity("token_mean")),
+    *_one("table.descendant_identities.dapo_identity", "indicator", "unknown",
+          lambda: _DI.dapo_identity("higher")),
+    *_one("table.descendant_identities.gspo_identity", "ratio", "unknown",
+          lambda: _DI.gspo_identity("answer")),
+    *_one("table.descendant_identities.cispo_identity", "stop_gradient", "not a bool",
+          lambda: _DI.cispo_identity(1)),
+    *_one("table.descendant_identities.rloo_identity", "baseline", "unknown",
+          lambda: _DI.rloo_identity("mean")),
+    *_one("table.descendants.descendant_rows", "args", "takes none",
+          lambda: _raises_value_error_on_args(descendants.descendant_rows, 1)),
+]
+
 # Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
 EXEMPT = {
     "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
@@ -967,6 +989,11 @@ EXEMPT = {
     "stored_runs.StoredRuns": "a record built by stored_runs.load",
     "plot.STYLE": "a constant", "plot.PALETTE": "a constant",
     "plot.LINESTYLES": "a constant", "plot.Box": "a result record built by plot.box",
+    "table.descendant_identities.AGGREGATION_CLAIMS": "a constant",
+    "table.descendants.ANSWERS": "a constant (the rows' Setting)",
+    "table.descendants.EPS_HIGH": "a constant", "table.descendants.GROUP": "a constant",
+    "table.descendants.GROUP_SIZE": "a constant", "table.descendants.GSPO_EPS": "a constant",
+    "table.descendants.GSPO_EPS_HIGH": "a constant",
 }
 
 

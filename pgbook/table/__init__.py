@@ -10,7 +10,10 @@ objective against the expectation, plus the chapter's SymPy identity) and printe
 * :mod:`pgbook.table.settings`    the six settings the expectations live in;
 * :mod:`pgbook.table.identities`  the SymPy identities of the ``SymPy`` column;
 * :mod:`pgbook.table.groups`      the rows, one builder per algorithm group; ``rows``, ``row``,
-  ``check_all``.
+  ``groups``, ``check_all`` (``check_all(group="GRPO's descendants")`` checks one group);
+* :mod:`pgbook.table.descendants` the rows of GRPO's descendants beyond the source (Dr. GRPO,
+  DAPO, GSPO, CISPO, RLOO; chapter 13) and their setting ``ANSWERS``, with their SymPy
+  identities in :mod:`pgbook.table.descendant_identities`.
 
 The objectives and weights themselves live in :mod:`pgbook.objectives`,
 :mod:`pgbook.grpo_objectives` and :class:`pgbook.mdp.TabularMDP`.
@@ -19,6 +22,6 @@ The objectives and weights themselves live in :mod:`pgbook.objectives`,
 from __future__ import annotations
 
 from .framework import Row, RowReport, Setting, check, render
-from .groups import check_all, row, rows
+from .groups import check_all, groups, row, rows
 
-__all__ = ["Row", "RowReport", "Setting", "check", "check_all", "render", "row", "rows"]
+__all__ = ["Row", "RowReport", "Setting", "check", "check_all", "groups", "render", "row", "rows"]

@@ -9,6 +9,8 @@ gradient) and against the KL it does differentiate to (``"k3, other KL"``). A ro
 objective and weight are the algorithm's own, from :mod:`pgbook.objectives`,
 :mod:`pgbook.grpo_objectives` and :class:`pgbook.mdp.TabularMDP`, written in the models of its
 setting (:mod:`pgbook.table.settings`); its SymPy check is one of :mod:`pgbook.table.identities`.
+The rows of GRPO's descendants (chapter 13) are built in :mod:`pgbook.table.descendants` and
+form the last group; :func:`groups` names the groups and ``check_all(group=...)`` checks one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from ..objectives import (
 )
 from ..returns import reward_to_go
 from . import identities as sym
+from .descendants import GROUP as DESCENDANTS
+from .descendants import descendant_rows
 from .framework import Row, RowReport, check
 from .settings import (
     CATEGORICAL,
@@ -53,7 +57,7 @@ from .settings import (
     squashed_actor,
 )
 
-__all__ = ["check_all", "row", "rows"]
+__all__ = ["check_all", "groups", "row", "rows"]
 
 
 # ---- on-policy rows: the tabular MDP (chapters 3, 5, 6, 11) -----------------------------------
@@ -347,14 +351,35 @@ def _dpg_rows() -> list[Row]:
 
 # ---- the table --------------------------------------------------------------------------------
 
+#: the row groups of the table, in order: a name and the builder of its rows
+_GROUPS = (("on-policy", lambda: [*_pg_rows(), *_actor_critic_rows(), *_a2c_rows(),
+                                  *_sac_rows()]),
+           ("SAC's actor", _sac_actor_rows),
+           ("ratio family", lambda: [*_trpo_ppo_rows(), *_grpo_rows(), *_kl_rows()]),
+           ("DPG", _dpg_rows),
+           (DESCENDANTS, descendant_rows))
+
+
+@cache
+def _built() -> tuple[tuple[str, tuple[Row, ...]], ...]:
+    return tuple((name, tuple(build())) for name, build in _GROUPS)
+
+
 @cache
 def rows() -> tuple[Row, ...]:
     """Every row of the book's gradient table (eq-12-unified), in the order of the source's
     table (chapter 12): PG theorem, reward-to-go, actor-critic, A2C, SAC, SAC's actor, TRPO,
-    PPO-Clip, GRPO, GRPO's KL term, DPG."""
-    groups = (_pg_rows, _actor_critic_rows, _a2c_rows, _sac_rows, _sac_actor_rows,
-              _trpo_ppo_rows, _grpo_rows, _kl_rows, _dpg_rows)
-    return tuple(r for group in groups for r in group())
+    PPO-Clip, GRPO, GRPO's KL term, DPG; then the rows of GRPO's descendants beyond the source
+    (Dr. GRPO, DAPO, GSPO, CISPO, RLOO; chapter 13, :mod:`pgbook.table.descendants`). Built
+    once per process."""
+    return tuple(r for _, group in _built() for r in group)
+
+
+def groups() -> dict[str, tuple[str, ...]]:
+    """The table's groups in order, each name with its rows' keys: "on-policy" (the tabular
+    MDP), "SAC's actor", "ratio family" (TRPO, PPO-Clip, GRPO and its KL term), "DPG" and
+    "GRPO's descendants" (chapter 13). ``check_all(group=name)`` checks one of them."""
+    return {name: tuple(r.key for r in group) for name, group in _built()}
 
 
 def row(key: str) -> Row:
@@ -367,8 +392,17 @@ def row(key: str) -> Row:
     raise ValueError(f"no row with key {key!r}; keys: {[r.key for r in rows()]}")
 
 
-def check_all(n: int = 200, *, seed: int = 0, sympy: bool = True) -> list[RowReport]:
-    """:func:`~pgbook.table.framework.check` every row of :func:`rows`, in order: autograd of J
-    against E[sum_t grad log pi * Psi_t] on ``n`` random cases plus the edge cases, and the
-    SymPy identity if ``sympy``."""
-    return [check(r, n, seed=seed, sympy=sympy) for r in rows()]
+def check_all(n: int = 200, *, seed: int = 0, sympy: bool = True,
+              group: str | None = None) -> list[RowReport]:
+    """:func:`~pgbook.table.framework.check` every row of :func:`rows` (or of one of
+    :func:`groups`, by name: ``group="GRPO's descendants"`` for chapter 13), in order: autograd
+    of J against E[sum_t grad log pi * Psi_t] on ``n`` random cases plus the edge cases, and
+    the SymPy identity if ``sympy``."""
+    if group is None:
+        chosen = rows()
+    else:
+        names = groups()
+        if group not in names:
+            raise ValueError(f"group must be one of {list(names)} or None, got {group!r}")
+        chosen = tuple(row(k) for k in names[group])
+    return [check(r, n, seed=seed, sympy=sympy) for r in chosen]

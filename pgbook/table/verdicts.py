@@ -53,6 +53,20 @@ PSI_TEX = {
     "kl": r"$-\beta\log(\pi_\theta/\pi_\text{ref})$",
     "dpg": "none: $\\nabla_\\theta\\mu_\\theta(s)$\n$\\cdot\\nabla_aQ_w(s,a)|_{a=\\mu_\\theta(s)}$",
     "dpg-gauss": "$Q_w(s,a)$,\n$a\\sim\\mathcal N(\\mu_\\theta(s),\\sigma^2I)$",
+    # GRPO's descendants (chapter 13): s_i is GSPO's geometric-mean ratio, C Dr. GRPO's
+    # constant, B the number of answers and sum_j |o_j| the batch's tokens
+    "dr-grpo": "$\\big(\\mathbf 1_\\text{nc}\\,r_{i,t}A_i$\n$-\\beta(1-\\rho_{i,t})\\big)/C$",
+    "dr-grpo-len":
+        "$\\big(\\mathbf 1_\\text{nc}\\,r_{i,t}A_i$\n$-\\beta(1-\\rho_{i,t})\\big)/|o_i|$",
+    "dapo": "$\\mathbf 1_\\text{nc}^{\\varepsilon,\\varepsilon_\\text{high}}\\,r_{i,t}A_i$\n"
+            "$\\cdot B/\\textstyle\\sum_j|o_j|$",
+    "dapo-sym": "$\\mathbf 1_\\text{nc}^{\\varepsilon,\\varepsilon}\\,r_{i,t}A_i$\n"
+                "$\\cdot B/\\textstyle\\sum_j|o_j|$",
+    "gspo": "$\\mathbf 1_\\text{nc}(s_i)\\,s_iA_i/|o_i|$",
+    "gspo-tok": "$\\mathbf 1_\\text{nc}(r_{i,t})\\,r_{i,t}A_i/|o_i|$",
+    "cispo": "$\\mathrm{clip}(r_{i,t})\\,A_i$\n$\\cdot B/\\textstyle\\sum_j|o_j|$",
+    "cispo-no-sg": "$\\mathrm{clip}(r_{i,t})\\,A_i$\n$\\cdot B/\\textstyle\\sum_j|o_j|$",
+    "rloo": "$A_i^\\text{LOO}$ at every token\nof $o_i$",
 }
 
 #: The source's weight, by the row's plain-text ``psi_source``.
@@ -83,6 +97,8 @@ AGAINST_TEX = {
     "-β KL(π_ref‖π)": r"$-\beta\,\mathrm{KL}(\pi_\text{ref}\|\pi_\theta)$",
     "Q_w(s, μ_θ(s))": r"$\mathbb E_s[Q_w(s,\mu_\theta(s))]$",
     "Q_w(s, μ_θ(s)), quadratic": r"$\mathbb E_s[Q_w(s,\mu_\theta(s))]$, $Q_w$ quadratic in $a$",
+    "surrogate without sg": r"the surrogate without $\mathrm{sg}(\cdot)$",
+    "REINFORCE, on-policy": r"REINFORCE on $\log\pi_\theta(o_i\mid q)$, on-policy",
 }
 
 #: How a row's ``form`` is named in the row column.
@@ -96,6 +112,11 @@ FORM_WORDS = {
     "k3 vs source": r"$k_3$ against the source's KL",
     "k3, other KL": r"$k_3$ against the other KL",
     "Gaussian σ>0": r"Gaussian, $\sigma>0$",
+    "paper": "the paper's",
+    "GRPO's 1/|o_i|": r"GRPO's $1/|o_i|$",
+    "symmetric 1_nc": r"the symmetric $\mathbf 1_\text{nc}$",
+    "per-token ratio": "the per-token ratio",
+    "no stop-gradient": "without the stop-gradient",
 }
 
 _MATH = re.compile(r"\$([^$]+)\$")

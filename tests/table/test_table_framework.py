@@ -66,7 +66,7 @@ def test_check_and_lookup_validate():
 
 
 def test_the_package_does_not_reexport_objectives():
-    assert set(table.__all__) == {"Row", "RowReport", "Setting", "check", "check_all", "render",
-                                  "row", "rows"}
+    assert set(table.__all__) == {"Row", "RowReport", "Setting", "check", "check_all", "groups",
+                                  "render", "row", "rows"}
     for name in ("ppo_clip", "a2c_weight", "soft_values", "soft_J", "kl_k3_weight", "dpg"):
         assert not hasattr(table, name), name

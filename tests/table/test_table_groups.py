@@ -24,7 +24,7 @@ def test_row_autograd_as_claimed(key):
 
 
 def test_keys_unique_and_source_rows_paired():
-    assert len(set(KEYS)) == len(KEYS) == 23
+    assert len(set(KEYS)) == len(KEYS) == 32
     for r in table.rows():
         if r.form == "source":
             assert any(o.algorithm == r.algorithm and o.holds for o in table.rows()), r.key
