@@ -7,8 +7,11 @@ DeepSeekMath's accuracy reward: 1 if the answer is exactly right, else 0.
 * Tokens: the digits 0..9, ``EOS`` (10, ends an answer), ``SEP`` (11, between prompt and
   answer) and ``PAD`` (12, left padding of prompts). Answers use only 0..10.
 * Prompts: a (N, max_len) integer tensor, left-padded with ``PAD``. Answers: a
-  (N, max_len + 1) integer tensor; an answer ends at its first ``EOS`` and everything after it
-  is ignored (:meth:`ReverseTask.answer_mask` marks the tokens up to and including it).
+  (N, answer_len) integer tensor, answer_len = ``answer_budget`` (default max_len + 1, the
+  longest correct answer); an answer ends at its first ``EOS`` and everything after it is
+  ignored (:meth:`ReverseTask.answer_mask` marks the tokens up to and including it). A larger
+  budget lets wrong answers run longer than any correct one (chapter 13's length bias:
+  Liu et al. 2025, Dr. GRPO).
 * Held-out prompts: a fixed pseudo-random fifth of all prompts (a hash of the digits decides)
   is never used for warm-up or training; accuracy is measured on them.
 
@@ -46,22 +49,31 @@ def _long_matrix(x, name: str, columns: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ReverseTask:
-    """Reverse a string of ``min_len``..``max_len`` digits (lengths drawn uniformly)."""
+    """Reverse a string of ``min_len``..``max_len`` digits (lengths drawn uniformly).
+
+    ``answer_budget``: the width of an answer tensor, i.e. the most tokens a sampled answer may
+    have (None: max_len + 1, just room for the longest correct answer and its EOS; at least
+    that). The reward is the same at any budget: 1 iff the answer up to its first EOS is right.
+    """
 
     min_len: int = 2
     max_len: int = 5
     held_out_fraction: float = 0.2
+    answer_budget: int | None = None
 
     def __post_init__(self) -> None:
         V.positive_int(self.min_len, "min_len")
         V.positive_int(self.max_len, "max_len", minimum=self.min_len)
         V.number(self.held_out_fraction, "held_out_fraction", low=0.0, high=1.0,
                  low_open=True, high_open=True)
+        if self.answer_budget is not None:
+            V.positive_int(self.answer_budget, "answer_budget", minimum=self.max_len + 1)
 
     @property
     def answer_len(self) -> int:
-        """Width of an answer tensor: the longest answer plus its EOS."""
-        return self.max_len + 1
+        """Width of an answer tensor: ``answer_budget``, by default the longest correct answer
+        plus its EOS (max_len + 1)."""
+        return self.max_len + 1 if self.answer_budget is None else self.answer_budget
 
     def check_prompts(self, prompts: torch.Tensor) -> torch.Tensor:
         """Validate a prompt tensor: left-padded digits of an allowed length."""

@@ -113,3 +113,70 @@ def test_warm_up_teaches_the_task():
     losses = supervised_warm_up(policy, TASK, 60, generator=gen)
     assert losses[-1] < 0.5 * losses[0]
     assert accuracy(policy, TASK, held, greedy=True) > before + 0.3
+
+
+# ---- answer_budget: answers may run longer than the longest correct one ----------------------
+
+LONG = ReverseTask(min_len=2, max_len=4, answer_budget=9)
+
+
+def long_answer(text: str) -> torch.Tensor:
+    row = [EOS if c == "$" else int(c) for c in text]
+    return torch.tensor([row + [EOS] * (LONG.answer_len - len(row))])
+
+
+def test_default_budget_is_the_longest_correct_answer():
+    assert TASK.answer_budget is None and TASK.answer_len == TASK.max_len + 1 == 5
+    assert ReverseTask(min_len=2, max_len=4, answer_budget=5) == ReverseTask(
+        min_len=2, max_len=4, answer_budget=5)
+    assert ReverseTask(min_len=2, max_len=4, answer_budget=5).answer_len == TASK.answer_len
+    assert LONG.answer_len == 9
+
+
+@pytest.mark.parametrize("q, o, r", [
+    ("123", "321$", 1.0),
+    ("1234", "4321$", 1.0),
+    ("1234", "43210$", 0.0),  # too long by one: fits in the budget now, and is wrong
+    ("123", "32100000$", 0.0),  # fills the budget up to its EOS
+    ("123", "321000000", 0.0),  # no EOS within the budget
+    ("123", "321$0000$", 1.0),  # tokens after the first EOS are ignored
+])
+def test_long_budget_rewards_and_lengths(q, o, r):
+    o_tokens = long_answer(o)
+    assert o_tokens.shape == (1, 9)
+    assert LONG.reward(prompt(q), o_tokens).tolist() == [r]
+    first_eos = o.find("$")
+    assert LONG.answer_mask(o_tokens).sum().item() == (9 if first_eos < 0 else first_eos + 1)
+
+
+def test_long_budget_solutions_are_padded_with_eos_and_agree_with_the_default():
+    q = torch.cat([prompt("123"), prompt("90"), prompt("5555")])
+    sol, short = LONG.solutions(q), TASK.solutions(q)
+    assert sol.shape == (3, 9) and torch.equal(sol[:, :5], short)
+    assert bool((sol[:, 5:] == EOS).all())
+    assert LONG.to_text(sol) == TASK.to_text(short)
+    assert LONG.answer_mask(sol).sum(1).tolist() == TASK.answer_mask(short).sum(1).tolist()
+    # a default-width answer is not a valid long-budget answer, and vice versa
+    with pytest.raises(ValueError, match=r"shape \(N, 9\)"):
+        LONG.reward(q, short)
+    with pytest.raises(ValueError, match=r"shape \(N, 5\)"):
+        TASK.reward(q, sol)
+
+
+def test_long_budget_sampling_and_warm_up():
+    torch.manual_seed(0)
+    policy = TinyLM(max_tokens=LONG.max_len + LONG.answer_len)
+    q = LONG.sample_prompts(64)
+    o = policy.sample(q, LONG.answer_len)
+    assert o.shape == (64, 9)
+    lengths = LONG.answer_mask(o).sum(1)
+    assert int(lengths.max()) > TASK.answer_len  # an untrained policy uses the extra room
+    losses = supervised_warm_up(policy, LONG, 5, generator=torch.Generator().manual_seed(0))
+    assert len(losses) == 5 and all(x > 0 for x in losses)
+
+
+def test_answer_budget_below_the_longest_answer_is_refused():
+    with pytest.raises(ValueError, match="answer_budget must be >= 5"):
+        ReverseTask(min_len=2, max_len=4, answer_budget=4)
+    with pytest.raises(ValueError, match="answer_budget must be an integer"):
+        ReverseTask(answer_budget=7.0)

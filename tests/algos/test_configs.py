@@ -98,7 +98,15 @@ OWN = {
     ],
     grpo: [
         ("objective", "ppo", "objective must be one of"),
-        ("scale_by_std", 1, "scale_by_std must be a bool or None"),
+        ("advantage", "std", "advantage must be one of"),
+        ("aggregation", "mean", "aggregation must be one of"),
+        ("importance_level", "answer", "importance_level must be one of"),
+        ("eps_high", 0.0, "eps_high must be > 0"),
+        ("kl_estimator", "k4", "kl_estimator must be one of"),
+        ("kl_placement", "advantage", "kl_placement must be one of"),
+        ("filter_groups", 1, "filter_groups must be a bool"),
+        ("max_sampling_rounds", 0, "max_sampling_rounds must be >= 1"),
+        ("answer_budget", 5, "answer_budget must be >= 6"),  # max_len + 1 = 6
         ("group_size", 1, "group_size must be >= 2"),
         ("prompts_per_batch", 0, "prompts_per_batch must be >= 1"),
         ("updates_per_batch", 0, "updates_per_batch must be >= 1"),
@@ -207,7 +215,7 @@ def test_train_rejects_a_config_of_another_type(trainer, other):
 
 @pytest.mark.parametrize("trainer, argument, match", [
     *[(t, "", "env_id") for t in ENV_TRAINERS],
-    (grpo, "CartPole-v1", "task must be 'reverse'"),
+    (grpo, "CartPole-v1", "task must be one of 'reverse'"),
     (tabular_pg, "not an mdp", "mdp must be a TabularMDP"),
 ], ids=lambda x: name(x) if hasattr(x, "Config") else None)
 def test_train_rejects_a_bad_first_argument(trainer, argument, match):
