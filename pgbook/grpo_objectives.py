@@ -328,11 +328,15 @@ def dr_grpo(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor,
                                                  - beta k3_{i,t} ],
 
     :func:`grpo` with ``aggregation="constant"``: 1/|o_i| replaced by one constant 1/C
-    (``normalizer``, at least the longest answer; default L, the padded width, i.e. the
-    generation budget, as in the authors' code). With the advantages A_i = r_i - mean(r) of
+    (``normalizer``, at least the longest answer; default L, the padded width, which is the
+    generation budget when every batch is padded to it, as in the authors' code and the
+    book's trainer). With the advantages A_i = r_i - mean(r) of
     ``group_advantages(..., scale_by_std=False)`` its gradient at theta = theta_old is
     (1 - 1/G)/C times an unbiased policy gradient: no answer gains or loses weight because of
-    its length. (Liu et al. also drop the KL term; beta = 0.)
+    its length. C must not depend on the batch: a batch padded only to its own longest answer
+    makes the default L vary with the batch and brings a length bias back (chapter 13 shows
+    it exactly); pass the budget as ``normalizer`` then. (Liu et al. also drop the KL term;
+    beta = 0.)
     """
     return grpo(logp, logp_old, logp_ref, adv, mask, eps, beta, aggregation="constant",
                 normalizer=normalizer)
