@@ -29,6 +29,7 @@ matplotlib.use("Agg")
 from pgbook import (  # noqa: E402
     answer_model,
     checks,
+    conformance,
     grpo_objectives,
     history,
     kl_estimators,
@@ -48,12 +49,14 @@ from pgbook import (  # noqa: E402
     tasks,
     trust_region,
 )
+from pgbook.conformance import batteries  # noqa: E402
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
            "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
-           "table.descendant_identities", "table.descendants"]
+           "table.descendant_identities", "table.descendants", "conformance",
+           "conformance.batteries"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -1003,6 +1006,82 @@ CASES += [
           lambda: _raises_value_error_on_args(descendants.descendant_rows, 1)),
 ]
 
+# ---- conformance -----------------------------------------------------------------------------
+def _loss(*x):
+    return x[0].sum()
+
+
+_rtol_bad = {"rtol": [0.0, -1.0]}
+CASES += [
+    *_one("conformance.assert_conforms", "report", "not a report",
+          lambda: conformance.assert_conforms(True)),
+    *_one("conformance.check_ppo_clip", "loss_fn", "not callable",
+          lambda: conformance.check_ppo_clip("loss")),
+    *_one("conformance.check_ppo_clip", "sign", "unknown",
+          lambda: conformance.check_ppo_clip(_loss, sign="minimise")),
+    *_one("conformance.check_ppo_clip", "reduction", "unknown",
+          lambda: conformance.check_ppo_clip(_loss, reduction="max")),
+    *_number_cases("conformance.check_ppo_clip", conformance.check_ppo_clip,
+                   {"loss_fn": _loss}, {"eps": [0.0, 1.0], "eps_high": [0.0], **_rtol_bad}),
+    *_one("conformance.check_gae", "fn", "not callable", lambda: conformance.check_gae(None)),
+    *_one("conformance.check_gae", "layout", "unknown",
+          lambda: conformance.check_gae(_loss, layout="row_major")),
+    *_one("conformance.check_gae", "check_grad", "not a bool",
+          lambda: conformance.check_gae(_loss, check_grad="yes")),
+    *_number_cases("conformance.check_gae", conformance.check_gae, {"fn": _loss},
+                   {"gamma": [-0.1, 1.5], "lam": [-0.1, 1.5]}),
+    *_one("conformance.check_grpo_loss", "loss_fn", "not callable",
+          lambda: conformance.check_grpo_loss(1)),
+    *_one("conformance.check_grpo_loss", "loss_type", "unknown",
+          lambda: conformance.check_grpo_loss(_loss, loss_type="ppo")),
+    *_one("conformance.check_grpo_loss", "max_completion_length", "missing for dr_grpo",
+          lambda: conformance.check_grpo_loss(_loss, loss_type="dr_grpo")),
+    *_one("conformance.check_grpo_loss", "max_completion_length", "shorter than the answers",
+          lambda: conformance.check_grpo_loss(_loss, loss_type="dr_grpo",
+                                              max_completion_length=2)),
+    *_one("conformance.check_grpo_loss", "max_completion_length", "without dr_grpo",
+          lambda: conformance.check_grpo_loss(_loss, max_completion_length=8)),
+    *_one("conformance.check_grpo_loss", "kl_estimator", "unknown",
+          lambda: conformance.check_grpo_loss(_loss, kl_estimator="k4")),
+    *_one("conformance.check_grpo_loss", "mask_dtype", "long",
+          lambda: conformance.check_grpo_loss(_loss, mask_dtype=torch.long)),
+    *_number_cases("conformance.check_grpo_loss", conformance.check_grpo_loss,
+                   {"loss_fn": _loss}, {"beta": [-0.1], "eps": [1.0]}),
+    *_one("conformance.check_kl_penalty", "fn", "not callable",
+          lambda: conformance.check_kl_penalty([])),
+    *_one("conformance.check_kl_penalty", "estimator", "unknown",
+          lambda: conformance.check_kl_penalty(_loss, estimator="k4")),
+    *_one("conformance.check_kl_penalty", "placement", "unknown",
+          lambda: conformance.check_kl_penalty(_loss, placement="advantage")),
+    *_one("conformance.check_kl_penalty", "reduction", "unknown",
+          lambda: conformance.check_kl_penalty(_loss, reduction="max")),
+    *_one("conformance.check_kl_penalty", "importance_weighted", "not a bool",
+          lambda: conformance.check_kl_penalty(_loss, importance_weighted=1)),
+    *_one("conformance.check_group_advantages", "fn", "not callable",
+          lambda: conformance.check_group_advantages(0)),
+    *_one("conformance.check_group_advantages", "unbiased", "not a bool",
+          lambda: conformance.check_group_advantages(_loss, unbiased="no")),
+    *_number_cases("conformance.check_group_advantages", conformance.check_group_advantages,
+                   {"fn": _loss}, {"eps": [-1.0], **_rtol_bad}),
+    *_one("conformance.check_group_advantages", "seed", "negative",
+          lambda: conformance.check_group_advantages(_loss, seed=-1)),
+    *_number_cases("conformance.batteries.ppo_cases", batteries.ppo_cases, {},
+                   {"eps": [0.0, 1.0], "eps_high": [-0.1]}),
+    *_one("conformance.batteries.ppo_cases", "n", "too few",
+          lambda: batteries.ppo_cases(n=2)),
+    *_one("conformance.batteries.gae_cases", "T", "too short", lambda: batteries.gae_cases(T=2)),
+    *_one("conformance.batteries.gae_cases", "seed", "float",
+          lambda: batteries.gae_cases(seed=0.5)),
+    *_number_cases("conformance.batteries.grpo_cases", batteries.grpo_cases, {},
+                   {"eps": [0.0, 1.0]}),
+    *_one("conformance.batteries.kl_cases", "importance_weighted", "not a bool",
+          lambda: batteries.kl_cases(importance_weighted="yes")),
+    *_one("conformance.batteries.group_cases", "seed", "negative",
+          lambda: batteries.group_cases(-1)),
+    *_number_cases("conformance.batteries.exact_log_ratio", batteries.exact_log_ratio, {},
+                   {"r": [0.0, -1.0]}),
+]
+
 # Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
 EXEMPT = {
     "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
@@ -1042,6 +1121,14 @@ EXEMPT = {
     "table.descendants.EPS_HIGH": "a constant", "table.descendants.GROUP": "a constant",
     "table.descendants.GROUP_SIZE": "a constant", "table.descendants.GSPO_EPS": "a constant",
     "table.descendants.GSPO_EPS_HIGH": "a constant",
+    "conformance.LOSS_TYPES": "a constant",
+    "conformance.CaseResult": "a result record built by the conformance checks",
+    "conformance.ConformanceReport": "a result record built by the conformance checks",
+    "conformance.ConformanceReport.passed": "a property",
+    "conformance.ConformanceReport.failures": "a property",
+    "conformance.ConformanceReport.failing_regions": "a property",
+    "conformance.batteries.GRPO_WIDTH": "a constant",
+    "conformance.batteries.Case": "a record built by the batteries",
 }
 
 

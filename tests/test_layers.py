@@ -28,6 +28,7 @@ RANKS = {
     "answer_model": 7,  # exact expectations of the grpo_objectives' steps
     "kl_table": 6,  # the SymPy proof of the KL-estimator table, on kl_estimators and symbolic
     "nets": 7, "rollout": 7, "tasks": 7, "trust_region": 7, "history": 7,
+    "conformance": 7,  # readers' implementations against returns, objectives, grpo_objectives
     "replay": 8,  # stores rollout batches
     "kl_sequences": 8,  # the sequence KL against per-token penalties, on tasks.TinyLM
     "stored_runs": 8,  # reads and writes Histories
