@@ -28,6 +28,8 @@ down this stack (``tests/test_layers.py`` keeps it so):
   the toy task (chapter 13).
 * :mod:`pgbook.trust_region` conjugate gradient, Fisher-vector products, the TRPO step (ch. 7).
 * :mod:`pgbook.history`      the record every trainer returns: episodes, logs, trailing means.
+* :mod:`pgbook.conformance`  checks a reader's own PPO-Clip, GAE, GRPO loss, KL penalty and group
+  advantages against the book's, region by region (value and gradient), for their tests.
 * :mod:`pgbook.stored_runs`  multi-seed benchmark runs stored with the package (seed bands).
 * :mod:`pgbook.algos`        one flat file per algorithm: ``Config`` + ``train() -> History``.
 * :mod:`pgbook.table`        the source's gradient table in code, one row per algorithm (ch. 12).
