@@ -283,6 +283,19 @@ def test_group_advantages_conform_under_the_stated_std():
                                "equal-reward group"}
 
 
+def test_leave_one_out_baseline_conforms_and_the_group_mean_stated_as_it_does_not():
+    def loo(rewards):
+        G = rewards.shape[1]
+        return rewards - (rewards.sum(1, keepdim=True) - rewards) / (G - 1)
+
+    C.assert_conforms(C.check_group_advantages(loo, baseline="leave_one_out",
+                                               scale_by_std=False))
+    centred = functools.partial(trl_advantages, scale=False)  # off by the factor G/(G-1)
+    report = C.check_group_advantages(centred, baseline="leave_one_out", scale_by_std=False)
+    assert regions(report) == {"distinct rewards", "binary rewards", "two answers per group",
+                               "equal-reward group"}
+
+
 # ---- arguments -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,arg", [
@@ -297,6 +310,8 @@ def test_group_advantages_conform_under_the_stated_std():
     (lambda: C.check_kl_penalty(k3, estimator="k4"), "estimator"),
     (lambda: C.check_ppo_clip(sb3_ppo_loss, rtol=0), "rtol"),
     (lambda: C.assert_conforms("ok"), "report"),
+    (lambda: C.check_group_advantages(trl_advantages, baseline="median"), "baseline"),
+    (lambda: C.check_group_advantages(trl_advantages, baseline="leave_one_out"), "scale_by_std"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(call, arg):
     with pytest.raises(ValueError, match=arg):

@@ -50,7 +50,7 @@ from .. import _validate as V
 from ..grpo_objectives import grpo
 from ..kl_estimators import ESTIMATORS, PLACEMENTS, kl_penalty
 from ..objectives import ppo_clip
-from ..returns import gae, group_advantages
+from ..returns import gae, group_advantages, rloo_advantages
 from .batteries import GRPO_WIDTH, Case, gae_cases, group_cases, grpo_cases, kl_cases, ppo_cases
 
 __all__ = ["LOSS_TYPES", "CaseResult", "ConformanceReport", "assert_conforms", "check_gae",
@@ -373,8 +373,8 @@ def check_kl_penalty(fn: Callable, *, estimator: str = "k3", placement: str = "l
     return _run("check_kl_penalty", conventions, cases, reference, reader, ["logp"], rtol)
 
 
-def check_group_advantages(fn: Callable, *, scale_by_std: bool = True, unbiased: bool = False,
-                           eps: float = 1e-4, seed: int = 0,
+def check_group_advantages(fn: Callable, *, baseline: str = "mean", scale_by_std: bool = True,
+                           unbiased: bool = False, eps: float = 1e-4, seed: int = 0,
                            rtol: float = DEFAULT_RTOL) -> ConformanceReport:
     r"""Check ``fn(rewards) -> advantages`` (shape (num_groups, G) both) against GRPO's group
     advantages (DeepSeekMath; chapter 9; :func:`pgbook.returns.group_advantages`):
@@ -383,17 +383,26 @@ def check_group_advantages(fn: Callable, *, scale_by_std: bool = True, unbiased:
         (Dr. GRPO, ``scale_by_std=False``),
 
     with the population std (``unbiased=False``) or torch.std's default G - 1
-    (``unbiased=True``, TRL's). A group of equal rewards must give exactly 0 within the
+    (``unbiased=True``, TRL's); or, with ``baseline="leave_one_out"`` (and
+    ``scale_by_std=False``), RLOO's A_i = r_i - mean of the other answers' rewards
+    (:func:`pgbook.returns.rloo_advantages`). A group of equal rewards must give 0 within the
     tolerance. Values only. Battery: :func:`~pgbook.conformance.batteries.group_cases`.
     """
     rtol = _common(fn, "fn", rtol, seed)
+    baseline = _choice(baseline, "baseline", ("mean", "leave_one_out"))
     V.flag(scale_by_std, "scale_by_std")
     V.flag(unbiased, "unbiased")
     eps = V.number(eps, "eps", low=0.0)
+    if baseline == "leave_one_out" and scale_by_std:
+        raise ValueError("scale_by_std must be False with baseline='leave_one_out' (RLOO's "
+                         "advantages are not divided by a std)")
 
     def reference(x):
+        if baseline == "leave_one_out":
+            return rloo_advantages(x["rewards"])
         return group_advantages(x["rewards"], eps, scale_by_std=scale_by_std, unbiased=unbiased)
 
-    conventions = f"scale_by_std={scale_by_std}, unbiased={unbiased}, eps={eps:g}"
+    conventions = (f"baseline={baseline}, scale_by_std={scale_by_std}, unbiased={unbiased}, "
+                   f"eps={eps:g}")
     return _run("check_group_advantages", conventions, group_cases(seed), reference,
                 lambda x: fn(x["rewards"]), [], rtol)

@@ -246,7 +246,8 @@ def kl_cases(seed: int = 0, *, importance_weighted: bool = False, n: int = 8) ->
     "logp = logp_ref (d = 0)", "pi above ref (0 < d < 1)", "pi below ref (-1 < d < 0)",
     "far from ref (|d| in [3, 6])" (both signs). With ``importance_weighted`` every case also
     has ``logp_old`` (log r = logp - logp_old in (-0.5, 0.5)) and one more region,
-    "on-policy (logp_old = logp)".
+    "on-policy (logp_old = logp)". Scale: 4 (1 + max|d|) exp(max|d| + max|log r|), a bound on
+    |r k| and on |sg(k) r logp| (|logp| <= 4) and their derivatives in logp.
     """
     V.flag(importance_weighted, "importance_weighted")
     n = V.positive_int(n, "n", minimum=2)
@@ -267,7 +268,9 @@ def kl_cases(seed: int = 0, *, importance_weighted: bool = False, n: int = 8) ->
             if not label.startswith("on-policy"):
                 log_r = _rand(g, n, -0.5, 0.5)
             inputs["logp_old"] = logp - log_r
-        scale = math.exp(d.abs().max().item() + log_r.abs().max().item()) * 4.0 * 6.0
+        # |k| <= e^|d| (1 + |d|), times r and, in the reward placement, |logp| <= 4.
+        d_max = d.abs().max().item()
+        scale = 4.0 * (1 + d_max) * math.exp(d_max + log_r.abs().max().item())
         cases.append(Case(label, label, inputs, scale))
     return cases
 
