@@ -5,6 +5,7 @@ reported in exactly the regions where it is wrong."""
 from __future__ import annotations
 
 import functools
+import math
 
 import pytest
 import torch
@@ -149,6 +150,7 @@ def test_gae_reference_and_a_loop_conform_in_both_layouts():
 
     report = C.check_gae(batch_major, layout="batch_major")
     C.assert_conforms(report)
+    assert "n/a" in str(report) and all(math.isnan(row.grad_err) for row in report.rows)
     assert regions(C.check_gae(batch_major)) == ALL_GAE  # layout mis-stated: caught
 
 

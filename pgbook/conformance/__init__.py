@@ -66,7 +66,8 @@ DEFAULT_RTOL = 1e-10
 @dataclass(frozen=True)
 class CaseResult:
     """One case of a battery: its label and region, the largest value and gradient errors
-    (inf where the reader's function failed), the tolerances they were held to, the verdict."""
+    (inf where the reader's function failed; the gradient's nan where only values are
+    compared), the tolerances they were held to, the verdict."""
 
     label: str
     region: str
@@ -114,8 +115,9 @@ class ConformanceReport:
         lines = [head, f"  {'case':<{width}}  {'region':<{rwidth}}  value err   grad err"]
         for row, region in zip(self.rows, regions, strict=True):
             mark = "ok" if row.passed else "FAIL"
+            grad = "      n/a" if math.isnan(row.grad_err) else f"{row.grad_err:9.2e}"
             line = (f"  {row.label:<{width}}  {region:<{rwidth}}  {row.value_err:9.2e}  "
-                    f"{row.grad_err:9.2e}  {mark}")
+                    f"{grad}  {mark}")
             lines.append(line + (f"  {row.note}" if row.note else ""))
         if not self.passed:
             lines.append("  failing regions: " + "; ".join(self.failing_regions))
@@ -175,7 +177,10 @@ def _compare(case: Case, reference, reader, grad_names, rtol) -> CaseResult:
                           False, f"returned {got}, expected a tensor of shape {tuple(ref.shape)}")
     out = out.to(ref.dtype)
     value_err = _max_err([out], [ref])
-    grad_err = _max_err(_grads(out, inputs, grad_names), ref_grads) if grad_names else 0.0
+    if not grad_names:  # values only (GAE without check_grad, group advantages)
+        return CaseResult(case.label, case.region, value_err, math.nan, value_tol, math.nan,
+                          value_err <= value_tol)
+    grad_err = _max_err(_grads(out, inputs, grad_names), ref_grads)
     passed = value_err <= value_tol and grad_err <= grad_tol
     return CaseResult(case.label, case.region, value_err, grad_err, value_tol, grad_tol, passed)
 
