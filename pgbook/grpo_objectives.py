@@ -273,22 +273,23 @@ def grpo_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tens
 # The source's form: one ratio per answer.
 # --------------------------------------------------------------------------------------------
 
-def _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, weight):
-    logp, logp_old, logp_ref, mask, eps, _, beta = _check(logp, logp_old, logp_ref, adv, mask,
-                                                          eps, None, beta)
+def _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high, weight):
+    logp, logp_old, logp_ref, mask, eps, eps_high, beta = _check(
+        logp, logp_old, logp_ref, adv, mask, eps, eps_high, beta)
     seq, seq_old, seq_ref = (x.sum(dim=1) for x in (logp, logp_old, logp_ref))
     if weight:
-        psi = ppo_clip_weight(seq, seq_old, adv, eps) - beta * (1 - torch.exp(seq_ref - seq))
+        psi = (ppo_clip_weight(seq, seq_old, adv, eps, eps_high)
+               - beta * (1 - torch.exp(seq_ref - seq)))
         return (psi.detach()[:, None] * mask).detach()
-    return ppo_clip(seq, seq_old, adv, eps) - beta * kl_k3(seq, seq_ref).mean()
+    return ppo_clip(seq, seq_old, adv, eps, eps_high) - beta * kl_k3(seq, seq_ref).mean()
 
 
 def grpo_sequence(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor,
-                  adv: torch.Tensor, mask: torch.Tensor, eps: float,
-                  beta: float) -> torch.Tensor:
+                  adv: torch.Tensor, mask: torch.Tensor, eps: float, beta: float, *,
+                  eps_high: float | None = None) -> torch.Tensor:
     r"""GRPO as the source writes it (section 1.8; chapter 9), one ratio per answer:
 
-        J = (1/B) sum_i [ min(R_i A_i, clip(R_i, 1-eps, 1+eps) A_i) - beta k3_i ],
+        J = (1/B) sum_i [ min(R_i A_i, clip(R_i, 1-eps, 1+eps_high) A_i) - beta k3_i ],
         R_i = pi_theta(o_i|q) / pi_old(o_i|q) = exp(sum_t mask_{i,t} (logp - logp_old)_{i,t}),
 
     and k3_i = :func:`kl_k3` of the whole answer's log-probabilities, an unbiased estimate of
@@ -298,12 +299,13 @@ def grpo_sequence(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Te
     product of |o_i| token ratios, so long answers leave [1-eps, 1+eps] first (GSPO's
     geometric mean, :func:`gspo`, takes the |o_i|-th root).
     """
-    return _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, weight=False)
+    return _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high,
+                          weight=False)
 
 
 def grpo_sequence_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor,
-                         adv: torch.Tensor, mask: torch.Tensor, eps: float,
-                         beta: float) -> torch.Tensor:
+                         adv: torch.Tensor, mask: torch.Tensor, eps: float, beta: float, *,
+                         eps_high: float | None = None) -> torch.Tensor:
     r"""The score weight of :func:`grpo_sequence`, shape (B, L), detached:
 
         Psi_{i,t} = mask_{i,t} [ 1_not-clip(R_i, A_i) R_i A_i - beta (1 - rho_i) ],
@@ -312,7 +314,8 @@ def grpo_sequence_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: t
     grad log pi_theta(o_i|q) = sum_t grad logp_{i,t}. This is the source's GRPO row
     (1/G) sum_i grad log pi(o_i|q) 1_not-clip(i) r_i A_i, plus what k3 differentiates to.
     """
-    return _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, weight=True)
+    return _sequence_form(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high,
+                          weight=True)
 
 
 # --------------------------------------------------------------------------------------------

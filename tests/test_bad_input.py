@@ -606,6 +606,8 @@ for _fn in [grpo_objectives.grpo, grpo_objectives.grpo_weight, grpo_objectives.g
 for _fn in [grpo_objectives.dr_grpo, grpo_objectives.dr_grpo_weight]:
     CASES += _number_cases(f"grpo_objectives.{_fn.__name__}", _fn, _g,
                            {"normalizer": [0.0, -3.0, 2.0]})
+for _fn in [grpo_objectives.grpo_sequence, grpo_objectives.grpo_sequence_weight]:
+    CASES += _number_cases(f"grpo_objectives.{_fn.__name__}", _fn, _g, {"eps_high": [0.0, -0.1]})
 for _fn in [grpo_objectives.grpo, grpo_objectives.grpo_weight]:
     _q = f"grpo_objectives.{_fn.__name__}"
     CASES += _number_cases(_q, _fn, _g, {"eps_high": [0.0, -0.1]})

@@ -16,6 +16,8 @@ from pgbook.grpo_objectives import (
     dapo,
     dapo_weight,
     grpo,
+    grpo_sequence,
+    grpo_sequence_weight,
     grpo_weight,
     gspo,
     gspo_weight,
@@ -214,3 +216,21 @@ def test_cispo_bad_input(gen, fn):
         fn(logp, logp_old, adv, mask, eps_high=0.2, eps=1.5)
     with pytest.raises(ValueError, match="aggregation must be one of"):
         fn(logp, logp_old, adv, mask, eps_high=0.2, aggregation="seq")
+
+
+def test_the_source_form_takes_the_asymmetric_clip(gen):
+    """grpo_sequence with eps_high: autograd = its weight; an answer ratio R in the band
+    (1.2, 1.28] with A > 0 keeps its gradient, which the symmetric clip drops."""
+    for _ in range(20):
+        logp, logp_old, logp_ref, adv, mask = _batch(gen, spread=0.1)
+        x = logp.clone().requires_grad_(True)
+        J = grpo_sequence(x, logp_old, logp_ref, adv, mask, 0.2, 0.1, eps_high=0.28)
+        (g,) = torch.autograd.grad(J, x)
+        psi = grpo_sequence_weight(logp, logp_old, logp_ref, adv, mask, 0.2, 0.1,
+                                   eps_high=0.28)
+        assert torch.allclose(g, psi / logp.shape[0], atol=1e-15, rtol=0)
+    logp = torch.log(torch.tensor([[1.25, 1.0]], dtype=D))
+    zero, adv, mask = torch.zeros(1, 2, dtype=D), torch.ones(1, dtype=D), torch.ones(1, 2)
+    high = grpo_sequence_weight(logp, zero, logp, adv, mask, 0.2, 0.0, eps_high=0.28)
+    sym = grpo_sequence_weight(logp, zero, logp, adv, mask, 0.2, 0.0)
+    assert torch.allclose(high, torch.full((1, 2), 1.25, dtype=D)) and (sym == 0).all()

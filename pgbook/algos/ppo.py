@@ -64,8 +64,11 @@ class Config:
     minibatch_size: int = 256  #: must divide N * T
     gamma: float = 0.98
     gae_lambda: float = 0.8
-    clip_eps: float = 0.2  #: eps of the clip, in (0, 1)
-    anneal_clip: bool = True  #: eps decays linearly to 0 over ``total_steps``
+    clip_eps: float = 0.2  #: eps of the clip, in (0, 1): the lower bound 1 - eps
+    #: the upper bound 1 + clip_eps_high (None: clip_eps, the symmetric clip; DAPO's
+    #: clip-higher, chapter 13); annealed with clip_eps
+    clip_eps_high: float | None = None
+    anneal_clip: bool = True  #: eps (and eps_high) decay linearly to 0 over ``total_steps``
     lr: float = 1e-3  #: Adam step size (policy and value share the optimizer)
     anneal_lr: bool = True  #: the step size decays linearly to 0 over ``total_steps``
     normalize_advantage: bool = True  #: per minibatch, mean 0 and std 1
@@ -89,6 +92,8 @@ class Config:
             raise ValueError(f"minibatch_size={self.minibatch_size} must divide the batch "
                              f"num_envs * num_steps = {batch}")
         V.number(self.clip_eps, "clip_eps", low=0.0, high=1.0, low_open=True, high_open=True)
+        if self.clip_eps_high is not None:
+            V.number(self.clip_eps_high, "clip_eps_high", low=0.0, low_open=True)
         V.number(self.vf_coef, "vf_coef", low=0.0)
         V.number(self.ent_coef, "ent_coef", low=0.0)
         for name in ("anneal_clip", "anneal_lr"):
@@ -99,20 +104,31 @@ class Config:
                 V.number(getattr(self, name), name, low=0.0, low_open=True)
 
 
-def clip_counts(ratio: torch.Tensor, adv: torch.Tensor,
-                eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+def clip_counts(ratio: torch.Tensor, adv: torch.Tensor, eps: float,
+                eps_high: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The two clip statistics of a batch (chapter 8), as counts (0-dim integer tensors):
 
-        outside = #{t : |r_t - 1| > eps}            the ratio left the clip range;
+        outside = #{t : r_t < 1 - eps or r_t > 1 + eps_high}   the ratio left the clip range;
         zero    = #{t : 1_not-clip(r_t, A_t) = 0}   the clipped objective passes no gradient:
-                  A_t >= 0 with r_t > 1 + eps, or A_t < 0 with r_t < 1 - eps.
+                  A_t >= 0 with r_t > 1 + eps_high, or A_t < 0 with r_t < 1 - eps
+
+    (eps_high = eps unless given).
 
     ``zero`` counts a subset of ``outside``: outside the range on the pessimistic side the min
     keeps r_t A_t, and the sample's gradient r_t A_t grad log pi is in full
     (:func:`pgbook.objectives.not_clip`). ``ratio`` and ``adv`` as for ``not_clip``.
     """
-    zero = ~not_clip(ratio, adv, eps)  # validates ratio, adv and eps
-    return ((ratio - 1).abs() > eps).sum(), zero.sum()
+    zero = ~not_clip(ratio, adv, eps, eps_high)  # validates ratio, adv, eps and eps_high
+    if eps_high is None:
+        return ((ratio - 1).abs() > eps).sum(), zero.sum()
+    return ((ratio < 1 - eps) | (ratio > 1 + eps_high)).sum(), zero.sum()
+
+
+def _clip_bounds(config: Config, remaining: float) -> tuple[float, float | None]:
+    """(eps, eps_high) of this iteration: annealed by ``remaining`` if ``anneal_clip``."""
+    scale = remaining if config.anneal_clip else 1.0
+    high = None if config.clip_eps_high is None else config.clip_eps_high * scale
+    return config.clip_eps * scale, high
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
@@ -144,7 +160,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
         while steps < config.total_steps:
             remaining = 1.0 - steps / config.total_steps  # linear annealing, 1 -> 0
             lr = config.lr * (remaining if config.anneal_lr else 1.0)
-            eps = config.clip_eps * (remaining if config.anneal_clip else 1.0)
+            eps, eps_high = _clip_bounds(config, remaining)
             for group in optimizer.param_groups:
                 group["lr"] = lr
 
@@ -173,7 +189,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
                     a = adv[idx]
                     if config.normalize_advantage:
                         a = (a - a.mean()) / (a.std() + 1e-8)
-                    surrogate = ppo_clip(logp, logp_old[idx], a, eps)
+                    surrogate = ppo_clip(logp, logp_old[idx], a, eps, eps_high)
                     v = value(obs[idx])
                     value_loss = (v - returns[idx]).pow(2)
                     if config.clip_value is not None:
@@ -190,7 +206,7 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
                     with torch.no_grad():
                         log_ratio = logp - logp_old[idx]
                         approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()
-                        counts = clip_counts(log_ratio.exp(), a, eps)
+                        counts = clip_counts(log_ratio.exp(), a, eps, eps_high)
                         outside, zero_grad = outside + counts[0], zero_grad + counts[1]
                 with torch.no_grad():  # how far pi_theta has moved from pi_old on the batch
                     log_ratio = policy.dist(obs).log_prob(actions) - logp_old

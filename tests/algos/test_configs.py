@@ -61,6 +61,7 @@ OWN = {
         ("minibatch_size", 100, "minibatch_size=100 must divide the batch"),
         ("clip_eps", 1.0, "clip_eps must be < 1"),
         ("clip_eps", 0.0, "clip_eps must be > 0"),
+        ("clip_eps_high", 0.0, "clip_eps_high must be > 0"),
         ("vf_coef", -1.0, "vf_coef must be >= 0"),
         ("ent_coef", -0.01, "ent_coef must be >= 0"),
         ("anneal_clip", 0, "anneal_clip must be a bool"),

@@ -39,6 +39,29 @@ def test_clip_counts_on_a_crafted_batch():
         ppo.clip_counts(r, adv, 1.5)
 
 
+def test_clip_counts_with_clip_higher():
+    """Two bounds: 1 - 0.2 below, 1 + 0.28 above; r = 1.25 is inside (kept) for A > 0."""
+    r = torch.tensor([1.25, 1.3, 0.75, 1.25, 0.79], dtype=torch.float64)
+    adv = torch.tensor([1.0, 1.0, -1.0, -1.0, 1.0], dtype=torch.float64)
+    outside, zero = ppo.clip_counts(r, adv, 0.2, 0.28)
+    assert (outside.item(), zero.item()) == (3, 2)  # rows 1, 2, 4 outside; 1 and 2 no gradient
+    assert ppo.clip_counts(r, adv, 0.2)[1].item() == 3  # symmetric: 1.25 > 1.2 clipped too
+    with pytest.raises(ValueError, match="eps_high"):
+        ppo.clip_counts(r, adv, 0.2, 0.0)
+    with pytest.raises(ValueError, match="clip_eps_high"):
+        ppo.Config(clip_eps_high=-0.1)
+
+
+def test_clip_eps_high_default_is_the_symmetric_clip_bit_for_bit():
+    """clip_eps_high=None and clip_eps_high=clip_eps give the same run; 0.28 another."""
+    base = dict(seed=1, **{**SMOKE, "total_steps": 2 * 256, "epochs": 10})
+    h_none = ppo.train("CartPole-v1", ppo.Config(**base), progress=False)
+    h_same = ppo.train("CartPole-v1", ppo.Config(clip_eps_high=0.2, **base), progress=False)
+    h_high = ppo.train("CartPole-v1", ppo.Config(clip_eps_high=0.28, **base), progress=False)
+    assert h_none.logs == h_same.logs
+    assert h_none.logs["loss"] != h_high.logs["loss"]
+
+
 @pytest.mark.slow
 def test_ppo_smoke_learns_and_logs():
     h = ppo.train("CartPole-v1", ppo.Config(seed=0, total_steps=20 * 256), progress=False)
