@@ -42,7 +42,7 @@ from ..grpo_objectives import (
 from ..returns import rloo_advantages
 from . import descendant_identities as sym
 from .framework import Row, Setting
-from .settings import EPS, TOKENS, sample_log_probs
+from .settings import EPS, TOKENS, random_policy_samples, sample_log_probs
 
 __all__ = ["ANSWERS", "EPS_HIGH", "GROUP", "GROUP_SIZE", "GSPO_EPS", "GSPO_EPS_HIGH",
            "descendant_rows"]
@@ -54,7 +54,6 @@ GROUP_SIZE = 4  # G: the 8 answers of a case are two groups of 4 (RLOO's leave-o
 GROUP = "GRPO's descendants"  # the name of these rows' group in pgbook.table.groups
 
 _B, _L = 8, 5
-_N_STATES, _N_ACTIONS = 3, 4
 
 
 def _near(gen, bounds) -> torch.Tensor:
@@ -91,9 +90,7 @@ def _answers_cases(gen: torch.Generator, n: int) -> list[tuple]:
     the RLOO row ``adv`` holds the rewards of two groups of 4."""
     out = []
     for i in range(n + 3):
-        theta = torch.randn(_N_STATES, _N_ACTIONS, generator=gen, dtype=f64) * (1 + 2 * (i % 2))
-        states = torch.randint(0, _N_STATES, (_B, _L), generator=gen)
-        actions = torch.randint(0, _N_ACTIONS, (_B, _L), generator=gen)
+        theta, states, actions = random_policy_samples(gen, i, (_B, _L))
         lengths = torch.randint(1, _L + 1, (_B,), generator=gen)
         lengths[0] = 1
         if i == n + 1:  # edge case: every answer of the full length L (= Dr. GRPO's C)

@@ -43,6 +43,7 @@ __all__ = [
     "dpg_critic",
     "gaussian_actions",
     "policy_jacobians",
+    "random_policy_samples",
     "sample_log_probs",
     "squashed_actor",
 ]
@@ -95,6 +96,17 @@ def _tabular_score_weighted(psi, theta, *_):
 _N_STATES, _N_ACTIONS = 3, 4  # the tabular softmax policy of the sample settings
 
 
+def random_policy_samples(gen: torch.Generator, i: int, shape: tuple[int, ...],
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Case i of a sample setting: logits theta (3 states x 4 actions; scaled by 3 on odd i,
+    for nearly deterministic policies) and random states and actions of ``shape``, drawn in
+    that order from ``gen``."""
+    theta = torch.randn(_N_STATES, _N_ACTIONS, generator=gen, dtype=f64) * (1 + 2 * (i % 2))
+    states = torch.randint(0, _N_STATES, shape, generator=gen)
+    actions = torch.randint(0, _N_ACTIONS, shape, generator=gen)
+    return theta, states, actions
+
+
 def sample_log_probs(theta: torch.Tensor, states: torch.Tensor,
                      actions: torch.Tensor) -> torch.Tensor:
     """log pi_theta(a|s) = theta[s, a] - log sum_b exp(theta[s, b]) of each sample under the
@@ -141,9 +153,7 @@ def _samples_cases(gen: torch.Generator, n: int) -> list[tuple]:
     B = 16
     out = []
     for i in range(n + 2):
-        theta = torch.randn(_N_STATES, _N_ACTIONS, generator=gen, dtype=f64) * (1 + 2 * (i % 2))
-        states = torch.randint(0, _N_STATES, (B,), generator=gen)
-        actions = torch.randint(0, _N_ACTIONS, (B,), generator=gen)
+        theta, states, actions = random_policy_samples(gen, i, (B,))
         r = _ratio_targets(gen, B)
         adv = _advantages(gen, (B,))
         if i == n:      # edge case: on-policy, r = 1 everywhere
@@ -161,9 +171,7 @@ def _tokens_cases(gen: torch.Generator, n: int) -> list[tuple]:
     B, L = 6, 5
     out = []
     for i in range(n + 1):
-        theta = torch.randn(_N_STATES, _N_ACTIONS, generator=gen, dtype=f64) * (1 + 2 * (i % 2))
-        states = torch.randint(0, _N_STATES, (B, L), generator=gen)
-        actions = torch.randint(0, _N_ACTIONS, (B, L), generator=gen)
+        theta, states, actions = random_policy_samples(gen, i, (B, L))
         lengths = torch.randint(1, L + 1, (B,), generator=gen)
         lengths[0] = 1
         mask = torch.arange(L)[None] < lengths[:, None]
