@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from grpo_batches import random_grpo_batch
 
 from pgbook import grpo_objectives, kl_estimators, objectives
 from pgbook.grpo_objectives import (
@@ -85,14 +86,6 @@ def test_dr_grpo_hand_value():
 
 # ---- identities on random batches -------------------------------------------------------------
 
-def _random_batch(gen, B=6, T=5, spread=0.3):
-    logp = -torch.rand(B, T, dtype=D, generator=gen) * 2
-    logp_old = logp + spread * torch.randn(B, T, dtype=D, generator=gen)
-    logp_ref = logp + spread * torch.randn(B, T, dtype=D, generator=gen)
-    adv = torch.randn(B, dtype=D, generator=gen)
-    mask = torch.rand(B, T, generator=gen) < 0.7
-    mask[:, 0] = True
-    return logp, logp_old, logp_ref, adv, mask
 
 
 @pytest.mark.parametrize("objective, weight, kwargs", [
@@ -103,7 +96,7 @@ def _random_batch(gen, B=6, T=5, spread=0.3):
 ])
 def test_autograd_equals_weight(gen, objective, weight, kwargs):
     for _ in range(50):
-        logp, logp_old, logp_ref, adv, mask = _random_batch(gen)
+        logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
         logp = logp.requires_grad_(True)
         (g,) = torch.autograd.grad(objective(logp, logp_old, logp_ref, adv, mask, 0.2, 0.1,
                                              **kwargs), logp)
@@ -116,7 +109,7 @@ def test_autograd_equals_weight(gen, objective, weight, kwargs):
 
 
 def test_naive_per_token_formula(gen):
-    logp, logp_old, logp_ref, adv, mask = _random_batch(gen, spread=0.5)
+    logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen, spread=0.5)
     r = torch.exp(logp - logp_old)
     A = adv[:, None]
     clip = torch.min(r * A, torch.clamp(r, 0.8, 1.2) * A)
@@ -129,7 +122,7 @@ def test_naive_per_token_formula(gen):
 
 
 def test_dr_grpo_equals_grpo_when_every_answer_has_length_c(gen):
-    logp, logp_old, logp_ref, adv, _ = _random_batch(gen)
+    logp, logp_old, logp_ref, adv, _ = random_grpo_batch(gen)
     mask = torch.ones_like(logp, dtype=torch.bool)
     a = grpo(logp, logp_old, logp_ref, adv, mask, 0.2, 0.1)
     b = dr_grpo(logp, logp_old, logp_ref, adv, mask, 0.2, 0.1)  # C = L = every length
@@ -138,7 +131,7 @@ def test_dr_grpo_equals_grpo_when_every_answer_has_length_c(gen):
 
 def test_at_theta_old_the_summed_form_is_the_sequence_form(gen):
     """r = 1, beta = 0: both gradients are A_i sum_t grad logp_{i,t}; GRPO's is that / |o_i|."""
-    logp, _, logp_ref, adv, mask = _random_batch(gen)
+    logp, _, logp_ref, adv, mask = random_grpo_batch(gen)
     w_seq = grpo_sequence_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0)
     w_dr = grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0, aggregation="sum")
     w_grpo = grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 0.0)
@@ -147,7 +140,7 @@ def test_at_theta_old_the_summed_form_is_the_sequence_form(gen):
 
 
 def test_padding_values_and_mask_dtype_do_not_matter(gen):
-    logp, logp_old, logp_ref, adv, mask = _random_batch(gen)
+    logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
     junk = 50 * torch.randn(logp.shape, dtype=D, generator=gen)
     noisy = [torch.where(mask, x, junk) for x in (logp, logp_old, logp_ref)]
     for f in (grpo, grpo_sequence, dr_grpo, grpo_weight, grpo_sequence_weight, dr_grpo_weight):

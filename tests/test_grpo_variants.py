@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from grpo_batches import random_grpo_batch
 
 from pgbook.grpo_objectives import (
     AGGREGATIONS,
@@ -28,14 +29,6 @@ from pgbook.objectives import ppo_clip_weight
 D = torch.float64
 
 
-def _batch(gen, B=6, T=5, spread=0.3):
-    logp = -torch.rand(B, T, dtype=D, generator=gen) * 2
-    logp_old = logp + spread * torch.randn(B, T, dtype=D, generator=gen)
-    logp_ref = logp + spread * torch.randn(B, T, dtype=D, generator=gen)
-    adv = torch.randn(B, dtype=D, generator=gen)
-    mask = torch.rand(B, T, generator=gen) < 0.7
-    mask[:, 0] = True
-    return logp, logp_old, logp_ref, adv, mask
 
 
 def _clip(x, lo, hi):
@@ -76,7 +69,7 @@ KNOBS = list(itertools.product(AGGREGATIONS, IMPORTANCE_LEVELS, ("k1", "k2", "k3
 def test_value_by_hand_and_gradient_is_the_weight(gen, aggregation, level, estimator, placement):
     worst = 0.0
     for _ in range(10):
-        logp, logp_old, logp_ref, adv, mask = _batch(gen)
+        logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
         kw = dict(eps_high=0.28, aggregation=aggregation, importance_level=level,
                   kl_estimator=estimator, kl_placement=placement)
         x = logp.clone().requires_grad_(True)
@@ -91,7 +84,7 @@ def test_value_by_hand_and_gradient_is_the_weight(gen, aggregation, level, estim
 
 
 def test_token_weights_sums_and_shape(gen):
-    _, _, _, _, mask = _batch(gen)
+    _, _, _, _, mask = random_grpo_batch(gen)
     B, L = mask.shape
     ell = mask.sum(1).double()
     w = {a: token_weights(mask, a, dtype=D) for a in AGGREGATIONS}
@@ -133,7 +126,7 @@ def test_token_weights_bad_input(kwargs, match):
 ])
 @pytest.mark.parametrize("fn", [grpo, grpo_weight])
 def test_grpo_knobs_bad_input(gen, fn, kwargs, match):
-    logp, logp_old, logp_ref, adv, mask = _batch(gen)
+    logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
     args = {"eps": 0.2, **kwargs}
     with pytest.raises(ValueError, match=match):
         fn(logp, logp_old, logp_ref, adv, mask, beta=0.1, **args)
@@ -160,7 +153,7 @@ def test_clip_higher_keeps_the_band_that_the_symmetric_clip_drops():
 
 def test_gspo_weight_is_shared_by_an_answers_tokens(gen):
     for _ in range(20):
-        logp, logp_old, _, adv, mask = _batch(gen, spread=1e-3)
+        logp, logp_old, _, adv, mask = random_grpo_batch(gen, spread=1e-3)
         psi = gspo_weight(logp, logp_old, adv, mask)
         ell = mask.sum(1, keepdim=True)
         s = torch.exp(((logp - logp_old) * mask).sum(1) / ell[:, 0])
@@ -197,7 +190,7 @@ def test_cispo_keeps_a_gradient_where_ppo_clip_has_none():
 
 def test_cispo_without_the_stop_gradient_is_another_gradient(gen):
     """The wrong variant: differentiating through clip(r) adds r A 1[inside] to the weight."""
-    logp, logp_old, _, adv, mask = _batch(gen, spread=0.1)
+    logp, logp_old, _, adv, mask = random_grpo_batch(gen, spread=0.1)
     x = logp.clone().requires_grad_(True)
     w = token_weights(mask, "token_mean", dtype=D)
     r = torch.exp(x - logp_old)
@@ -209,7 +202,7 @@ def test_cispo_without_the_stop_gradient_is_another_gradient(gen):
 
 @pytest.mark.parametrize("fn", [cispo, cispo_weight])
 def test_cispo_bad_input(gen, fn):
-    logp, logp_old, _, adv, mask = _batch(gen)
+    logp, logp_old, _, adv, mask = random_grpo_batch(gen)
     with pytest.raises(ValueError, match="eps_high must be > 0"):
         fn(logp, logp_old, adv, mask, eps_high=0.0)
     with pytest.raises(ValueError, match="eps must be < 1"):
@@ -222,7 +215,7 @@ def test_the_source_form_takes_the_asymmetric_clip(gen):
     """grpo_sequence with eps_high: autograd = its weight; an answer ratio R in the band
     (1.2, 1.28] with A > 0 keeps its gradient, which the symmetric clip drops."""
     for _ in range(20):
-        logp, logp_old, logp_ref, adv, mask = _batch(gen, spread=0.1)
+        logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen, spread=0.1)
         x = logp.clone().requires_grad_(True)
         J = grpo_sequence(x, logp_old, logp_ref, adv, mask, 0.2, 0.1, eps_high=0.28)
         (g,) = torch.autograd.grad(J, x)
