@@ -36,6 +36,7 @@ RANKS = {
     "algos.run": 10,
     "algos": 11,  # every trainer, pgbook.algos.<name>
     "table": 12,  # the gradient table, every module of pgbook.table
+    "libraries": 12,  # SB3, sb3-contrib and TRL called on the book's inputs (the appendix)
     "chapter": 13,  # the first call of every chapter
 }
 MAX_MODULE_LINES = 500
