@@ -50,13 +50,14 @@ from pgbook import (  # noqa: E402
     trust_region,
 )
 from pgbook.conformance import batteries  # noqa: E402
+from pgbook.libraries import sb3_trpo  # noqa: E402
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
            "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
            "table.descendant_identities", "table.descendants", "conformance",
-           "conformance.batteries"]
+           "conformance.batteries", "libraries.sb3_trpo"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -1089,7 +1090,26 @@ CASES += [
 ]
 
 # Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
+# ---- libraries.sb3_trpo (number arguments are checked before sb3-contrib is called) ---------
+CASES += [
+    *_number_cases("libraries.sb3_trpo.compare_conjugate_gradient",
+                   sb3_trpo.compare_conjugate_gradient, {}, {"condition": [0.5], "dim": [1]}),
+    *_one("libraries.sb3_trpo.compare_conjugate_gradient", "variant", "unknown",
+          lambda: sb3_trpo.compare_conjugate_gradient(variant="wrong")),
+    *_number_cases("libraries.sb3_trpo.compare_hessian_vector_product",
+                   sb3_trpo.compare_hessian_vector_product, {}, {"moved": [-1.0],
+                                                                 "n_states": [0]}),
+    *_one("libraries.sb3_trpo.compare_hessian_vector_product", "variant", "unknown",
+          lambda: sb3_trpo.compare_hessian_vector_product(variant="wrong")),
+    *_number_cases("libraries.sb3_trpo.compare_trpo_step", sb3_trpo.compare_trpo_step, {},
+                   {"target_kl": [0.0], "n_steps": [1]}),
+    *_one("libraries.sb3_trpo.compare_trpo_step", "variant", "unknown",
+          lambda: sb3_trpo.compare_trpo_step(variant="wrong")),
+]
+
 EXEMPT = {
+    "libraries.sb3_trpo.Agreement": "a result record built by the compare_* functions",
+    "libraries.sb3_trpo.Agreement.passed": "a property",
     "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
     "mdp.SampledTrajectories": "a result record built by TabularMDP.sample (checked where used)",
     "mdp.TrajectoryTable": "a result record built by TabularMDP.trajectories",
