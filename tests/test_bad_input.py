@@ -50,14 +50,14 @@ from pgbook import (  # noqa: E402
     trust_region,
 )
 from pgbook.conformance import batteries  # noqa: E402
-from pgbook.libraries import sb3_trpo  # noqa: E402
+from pgbook.libraries import sb3_trpo, trl_grpo  # noqa: E402
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
            "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
            "table.descendant_identities", "table.descendants", "conformance",
-           "conformance.batteries", "libraries.sb3_trpo"]
+           "conformance.batteries", "libraries.sb3_trpo", "libraries.trl_grpo"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -1089,7 +1089,33 @@ CASES += [
                    {"r": [0.0, -1.0]}),
 ]
 
-# Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
+# ---- libraries.trl_grpo (validation runs before TRL or transformers is imported) -----------
+CASES += [
+    *_number_cases("libraries.trl_grpo.compare_loss", trl_grpo.compare_loss,
+                   {"loss_type": "grpo"}, {"beta": [-0.1], "temperature": [0.0]}),
+    *_one("libraries.trl_grpo.compare_loss", "loss_type", "unknown",
+          lambda: trl_grpo.compare_loss("ppo")),
+    *_one("libraries.trl_grpo.compare_loss", "variant", "unknown",
+          lambda: trl_grpo.compare_loss("grpo", variant="wrong")),
+    *_one("libraries.trl_grpo.compare_loss", "importance_level", "unknown",
+          lambda: trl_grpo.compare_loss("grpo", importance_level="answer")),
+    *_one("libraries.trl_grpo.compare_loss", "max_completion_length", "shorter than batch",
+          lambda: trl_grpo.compare_loss("dr_grpo", max_completion_length=3)),
+    *_one("libraries.trl_grpo.compare_group_advantages", "scale_rewards", "batch",
+          lambda: trl_grpo.compare_group_advantages("batch")),
+    *_one("libraries.trl_grpo.compare_group_advantages", "unbiased", "not a bool",
+          lambda: trl_grpo.compare_group_advantages(unbiased="yes")),
+    *_one("libraries.trl_grpo.k3_gradient_exact", "vocab", "one token",
+          lambda: trl_grpo.k3_gradient_exact(1)),
+    *_one("libraries.trl_grpo.tiny_lm", "seed", "negative", lambda: trl_grpo.tiny_lm(-1)),
+    *_number_cases("libraries.trl_grpo.trl_grpo_loss_fn", trl_grpo.trl_grpo_loss_fn,
+                   {"loss_type": "grpo"}, {"eps": [0.0, 1.0], "beta": [-1.0]}),
+    *_one("libraries.trl_grpo.trl_grpo_loss_fn", "loss_type", "cispo",
+          lambda: trl_grpo.trl_grpo_loss_fn("cispo")),
+    *_one("libraries.trl_grpo.conformance_report", "stated", "unknown",
+          lambda: trl_grpo.conformance_report("grpo", stated="gspo")),
+]
+
 # ---- libraries.sb3_trpo (number arguments are checked before sb3-contrib is called) ---------
 CASES += [
     *_number_cases("libraries.sb3_trpo.compare_conjugate_gradient",
@@ -1107,6 +1133,7 @@ CASES += [
           lambda: sb3_trpo.compare_trpo_step(variant="wrong")),
 ]
 
+# Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
 EXEMPT = {
     "libraries.sb3_trpo.Agreement": "a result record built by the compare_* functions",
     "libraries.sb3_trpo.Agreement.passed": "a property",
@@ -1155,6 +1182,14 @@ EXEMPT = {
     "conformance.ConformanceReport.failing_regions": "a property",
     "conformance.batteries.GRPO_WIDTH": "a constant",
     "conformance.batteries.Case": "a record built by the batteries",
+    "libraries.trl_grpo.LOSS_TYPES": "a constant", "libraries.trl_grpo.VARIANTS": "a constant",
+    "libraries.trl_grpo.LossComparison": "a result record built by compare_loss",
+    "libraries.trl_grpo.LossComparison.agrees": "a property",
+    "libraries.trl_grpo.AdvantageComparison": "a result record built by "
+                                              "compare_group_advantages",
+    "libraries.trl_grpo.AdvantageComparison.agrees": "a property",
+    "libraries.trl_grpo.KLGradient": "a result record built by k3_gradient_exact",
+    "libraries.trl_grpo.KLGradient.agrees": "a property",
 }
 
 
