@@ -50,14 +50,15 @@ from pgbook import (  # noqa: E402
     trust_region,
 )
 from pgbook.conformance import batteries  # noqa: E402
-from pgbook.libraries import sb3_trpo, trl_grpo  # noqa: E402
+from pgbook.libraries import sb3, sb3_ppo, sb3_trpo, trl_grpo  # noqa: E402
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
            "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
            "table.descendant_identities", "table.descendants", "conformance",
-           "conformance.batteries", "libraries.sb3_trpo", "libraries.trl_grpo"]
+           "conformance.batteries", "libraries.sb3", "libraries.sb3_ppo", "libraries.sb3_trpo",
+           "libraries.trl_grpo"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -1134,6 +1135,59 @@ CASES += [
 ]
 
 # Public names with no bad-input row, and why. Anything else without a row fails the meta-test.
+# ---- libraries.sb3, libraries.sb3_ppo (SB3 2.9.2; nothing runs SB3 before the bad argument) --
+_T2 = torch.tensor([[0.5, -0.25], [1.0, 0.125], [0.0, 2.0]], dtype=D)
+_F2 = torch.tensor([[False, False], [True, False], [False, True]])
+CASES += [
+    *_tensor_cases("libraries.sb3.gae_tolerance", sb3.gae_tolerance,
+                   {"rewards": _T2, "values": _T2, "next_values": _T2},
+                   {"rewards": "float", "values": "float", "next_values": "float"}),
+    *_tensor_cases("libraries.sb3.sb3_gae", sb3.sb3_gae,
+                   {"rewards": _T2, "values": _T2, "episode_starts": _F2,
+                    "last_values": f64(0.5, 1.0), "dones": torch.tensor([True, False]),
+                    "gamma": 0.9, "lam": 0.8},
+                   {"rewards": "float", "values": "float", "episode_starts": "mask"}),
+    *_number_cases("libraries.sb3.sb3_gae", sb3.sb3_gae,
+                   {"rewards": _T2, "values": _T2, "episode_starts": _F2,
+                    "last_values": f64(0.5, 1.0), "dones": torch.tensor([True, False]),
+                    "gamma": 0.9, "lam": 0.8},
+                   {"gamma": [-0.1, 1.5], "lam": [-0.1, 1.5]}),
+    *_one("libraries.sb3.sb3_gae", "last_values", "wrong shape",
+          lambda: sb3.sb3_gae(_T2, _T2, _F2, f64(0.5), torch.tensor([True, False]),
+                                  0.9, 0.8)),
+    *_tensor_cases("libraries.sb3.sb3_gae_fn", sb3.sb3_gae_fn,
+                   {"rewards": _T2, "values": _T2, "terminated": _F2, "truncated": _F2,
+                    "next_values": _T2, "gamma": 0.9, "lam": 0.8},
+                   {"rewards": "float", "next_values": "float", "terminated": "mask",
+                    "truncated": "mask"}),
+    *_number_cases("libraries.sb3.sb3_gae_fn", sb3.sb3_gae_fn,
+                   {"rewards": _T2, "values": _T2, "terminated": _F2, "truncated": _F2,
+                    "next_values": _T2, "gamma": 0.9, "lam": 0.8},
+                   {"gamma": [-0.1, 1.5]}),
+    *_number_cases("libraries.sb3.compare_gae", sb3.compare_gae, {},
+                   {"gamma": [-0.1, 1.5], "lam": [1.5]}),
+    *_one("libraries.sb3.compare_gae", "n_rollouts", "zero",
+          lambda: sb3.compare_gae(n_rollouts=0)),
+    *_one("libraries.sb3.compare_gae", "variant", "unknown",
+          lambda: sb3.compare_gae(variant="cross")),
+    *_one("libraries.sb3.compare_gae", "truncation", "str",
+          lambda: sb3.compare_gae(truncation="yes")),
+    *_number_cases("libraries.sb3.compare_collect_rollouts", sb3.compare_collect_rollouts,
+                   {}, {"gamma": [1.5], "lam": [-0.1], "value_bias": []}),
+    *_one("libraries.sb3.compare_collect_rollouts", "variant", "unknown",
+          lambda: sb3.compare_collect_rollouts(variant="x")),
+    *_one("libraries.sb3.compare_collect_rollouts", "n_steps", "one",
+          lambda: sb3.compare_collect_rollouts(n_steps=1)),
+    *_number_cases("libraries.sb3_ppo.compare_ppo_gradient", sb3_ppo.compare_ppo_gradient,
+                   {}, {"eps": [0.0, 0.7]}),
+    *_one("libraries.sb3_ppo.compare_ppo_gradient", "variant", "unknown",
+          lambda: sb3_ppo.compare_ppo_gradient(variant="clip")),
+    *_one("libraries.sb3_ppo.compare_ppo_gradient", "normalize_advantage", "str",
+          lambda: sb3_ppo.compare_ppo_gradient(normalize_advantage="yes")),
+    *_one("libraries.sb3_ppo.compare_ppo_gradient", "n_steps", "too few",
+          lambda: sb3_ppo.compare_ppo_gradient(n_steps=2)),
+]
+
 EXEMPT = {
     "libraries.sb3_trpo.Agreement": "a result record built by the compare_* functions",
     "libraries.sb3_trpo.Agreement.passed": "a property",
@@ -1190,6 +1244,14 @@ EXEMPT = {
     "libraries.trl_grpo.AdvantageComparison.agrees": "a property",
     "libraries.trl_grpo.KLGradient": "a result record built by k3_gradient_exact",
     "libraries.trl_grpo.KLGradient.agrees": "a property",
+    "libraries.sb3.SCRIPTS": "a constant", "libraries.sb3.TIME_LIMIT": "a constant",
+    "libraries.sb3.U32": "a constant",
+    "libraries.sb3.GaeComparison": "a result record built by the comparisons",
+    "libraries.sb3.GaeComparison.agrees": "a property",
+    "libraries.sb3.RolloutComparison": "a result record built by compare_collect_rollouts",
+    "libraries.sb3_ppo.PPO_VARIANTS": "a constant", "libraries.sb3_ppo.RATIOS": "a constant",
+    "libraries.sb3_ppo.PpoGradComparison": "a result record built by compare_ppo_gradient",
+    "libraries.sb3_ppo.PpoGradComparison.agrees": "a property",
 }
 
 
