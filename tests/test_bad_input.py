@@ -1191,6 +1191,7 @@ CASES += [
 EXEMPT = {
     "libraries.sb3_trpo.Agreement": "a result record built by the compare_* functions",
     "libraries.sb3_trpo.Agreement.passed": "a property",
+    "libraries.sb3_trpo.Agreement.ratio": "a property",
     "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
     "mdp.SampledTrajectories": "a result record built by TabularMDP.sample (checked where used)",
     "mdp.TrajectoryTable": "a result record built by TabularMDP.trajectories",
@@ -1238,20 +1239,25 @@ EXEMPT = {
     "conformance.batteries.Case": "a record built by the batteries",
     "libraries.trl_grpo.LOSS_TYPES": "a constant", "libraries.trl_grpo.VARIANTS": "a constant",
     "libraries.trl_grpo.LossComparison": "a result record built by compare_loss",
-    "libraries.trl_grpo.LossComparison.agrees": "a property",
+    "libraries.trl_grpo.LossComparison.passed": "a property",
+    "libraries.trl_grpo.LossComparison.ratio": "a property",
     "libraries.trl_grpo.AdvantageComparison": "a result record built by "
                                               "compare_group_advantages",
-    "libraries.trl_grpo.AdvantageComparison.agrees": "a property",
+    "libraries.trl_grpo.AdvantageComparison.passed": "a property",
+    "libraries.trl_grpo.AdvantageComparison.ratio": "a property",
     "libraries.trl_grpo.KLGradient": "a result record built by k3_gradient_exact",
-    "libraries.trl_grpo.KLGradient.agrees": "a property",
+    "libraries.trl_grpo.KLGradient.passed": "a property",
+    "libraries.trl_grpo.KLGradient.ratio": "a property",
     "libraries.sb3.SCRIPTS": "a constant", "libraries.sb3.TIME_LIMIT": "a constant",
     "libraries.sb3.U32": "a constant",
     "libraries.sb3.GaeComparison": "a result record built by the comparisons",
-    "libraries.sb3.GaeComparison.agrees": "a property",
+    "libraries.sb3.GaeComparison.passed": "a property",
+    "libraries.sb3.GaeComparison.ratio": "a property",
     "libraries.sb3.RolloutComparison": "a result record built by compare_collect_rollouts",
     "libraries.sb3_ppo.PPO_VARIANTS": "a constant", "libraries.sb3_ppo.RATIOS": "a constant",
     "libraries.sb3_ppo.PpoGradComparison": "a result record built by compare_ppo_gradient",
-    "libraries.sb3_ppo.PpoGradComparison.agrees": "a property",
+    "libraries.sb3_ppo.PpoGradComparison.passed": "a property",
+    "libraries.sb3_ppo.PpoGradComparison.ratio": "a property",
 }
 
 

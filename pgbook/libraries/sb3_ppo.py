@@ -64,12 +64,17 @@ class PpoGradComparison:
     regions: dict    #: (sign of A, "below" / "inside" / "above") -> number of samples
 
     @property
-    def agrees(self) -> bool:
+    def ratio(self) -> float:
+        """The max error over the tolerance: passed iff <= 1."""
+        return self.max_error / self.tolerance
+
+    @property
+    def passed(self) -> bool:
         """max |grad_sb3 - grad_pgbook| within the derived float32 tolerance."""
-        return self.max_error <= self.tolerance
+        return self.ratio <= 1.0
 
     def __str__(self) -> str:
-        mark = "agrees" if self.agrees else "DISAGREES"
+        mark = "agrees" if self.passed else "DISAGREES"
         return (f"SB3 PPO.train() gradient vs pgbook ppo_clip [{self.variant}, normalize="
                 f"{self.normalize_advantage}]: {mark}, max error {self.max_error:.1e} "
                 f"(tolerance {self.tolerance:.1e})")

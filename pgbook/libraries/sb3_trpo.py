@@ -69,8 +69,13 @@ class Agreement:
     extra: dict = field(default_factory=dict)  #: further measured numbers, by name
 
     @property
+    def ratio(self) -> float:
+        """The max error over the tolerance: passed iff <= 1."""
+        return self.max_error / self.tolerance
+
+    @property
     def passed(self) -> bool:
-        return self.max_error <= self.tolerance
+        return self.ratio <= 1.0
 
 
 def _variant(x, allowed, name="variant") -> str:

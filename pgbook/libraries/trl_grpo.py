@@ -150,8 +150,13 @@ class LossComparison:
     grad_tol: float
 
     @property
-    def agrees(self) -> bool:
-        return self.value_err <= self.value_tol and self.grad_err <= self.grad_tol
+    def ratio(self) -> float:
+        """The worst error over its bound, value or gradient: passed iff <= 1."""
+        return max(self.value_err / self.value_tol, self.grad_err / self.grad_tol)
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= 1.0
 
 
 def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, variant):
@@ -254,8 +259,13 @@ class AdvantageComparison:
     tol: float
 
     @property
-    def agrees(self) -> bool:
-        return self.max_err <= self.tol
+    def ratio(self) -> float:
+        """The error over its bound: passed iff <= 1."""
+        return self.max_err / self.tol
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= 1.0
 
 
 def _trl_advantages(rewards, scale_rewards):
@@ -323,7 +333,12 @@ class KLGradient:
     tol: float
 
     @property
-    def agrees(self) -> bool:
+    def ratio(self) -> float:
+        """The error from grad KL(ref || pi) over its bound."""
+        return self.err_ref_pi / self.tol
+
+    @property
+    def passed(self) -> bool:
         """The expected gradient is grad KL(ref || pi) and not grad KL(pi || ref)."""
         return self.err_ref_pi <= self.tol < self.err_pi_ref
 

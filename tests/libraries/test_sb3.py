@@ -13,19 +13,19 @@ from pgbook.libraries import sb3, sb3_ppo  # noqa: E402
 @pytest.mark.parametrize("truncation", [False, True])
 def test_rollout_buffer_gae_agrees_with_pgbook(truncation):
     c = sb3.compare_gae(truncation=truncation)
-    assert c.agrees, str(c)
+    assert c.passed, str(c)
     assert c.n_rollouts == 50 and c.max_error < 1e-5
 
 
 @pytest.mark.parametrize("truncation", [False, True])
 def test_gae_crossing_the_episode_boundary_fails(truncation):
     c = sb3.compare_gae(truncation=truncation, variant="crosses_boundary")
-    assert not c.agrees and c.ratio > 1e3
+    assert not c.passed and c.ratio > 1e3
 
 
 def test_truncation_as_termination_fails_only_where_there_are_truncations():
-    assert not sb3.compare_gae(truncation=True, variant="truncation_as_termination").agrees
-    assert sb3.compare_gae(truncation=False, variant="truncation_as_termination").agrees
+    assert not sb3.compare_gae(truncation=True, variant="truncation_as_termination").passed
+    assert sb3.compare_gae(truncation=False, variant="truncation_as_termination").passed
 
 
 def test_episode_starts_convention_is_the_row_after_the_done():
@@ -42,11 +42,11 @@ def test_episode_starts_convention_is_the_row_after_the_done():
 
 def test_real_collect_rollouts_agrees_and_the_rollout_has_every_kind_of_end():
     c = sb3.compare_collect_rollouts()
-    assert c.agrees, str(c)
+    assert c.passed, str(c)
     assert c.values_error == 0.0
     assert c.n_terminated > 0 and c.n_truncated > 0 and c.n_both > 0
     for wrong in ("truncation_as_termination", "crosses_boundary"):
-        assert not sb3.compare_collect_rollouts(variant=wrong).agrees
+        assert not sb3.compare_collect_rollouts(variant=wrong).passed
 
 
 def test_check_gae_passes_on_sb3_buffer_and_reports_a_boundary_crossing_gae():
@@ -68,7 +68,7 @@ def test_check_gae_passes_on_sb3_buffer_and_reports_a_boundary_crossing_gae():
 @pytest.mark.parametrize("normalize", [True, False])
 def test_ppo_train_gradient_agrees_with_pgbook_ppo_clip(normalize):
     c = sb3_ppo.compare_ppo_gradient(normalize_advantage=normalize)
-    assert c.agrees, str(c)
+    assert c.passed, str(c)
     assert all(k > 0 for k in c.regions.values()), c.regions
     assert c.library.abs().max().item() > 1e3 * c.tolerance
 
@@ -76,11 +76,11 @@ def test_ppo_train_gradient_agrees_with_pgbook_ppo_clip(normalize):
 @pytest.mark.parametrize("normalize", [True, False])
 def test_ppo_inside_only_indicator_fails(normalize):
     assert not sb3_ppo.compare_ppo_gradient(normalize_advantage=normalize,
-                                            variant="inside_only").agrees
+                                            variant="inside_only").passed
 
 
 def test_ppo_unnormalized_advantages_fail_when_sb3_normalises():
-    assert not sb3_ppo.compare_ppo_gradient(variant="unnormalized").agrees
+    assert not sb3_ppo.compare_ppo_gradient(variant="unnormalized").passed
 
 
 @pytest.mark.parametrize("call, arg", [

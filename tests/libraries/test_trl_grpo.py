@@ -22,21 +22,21 @@ def model():
 def test_trl_loss_agrees_and_wrong_variants_fail(model, loss_type, level, beta):
     ok = T.compare_loss(loss_type, importance_level=level, beta=beta, eps_high=0.28,
                         model=model)
-    assert ok.agrees, ok
+    assert ok.passed, ok
     assert ok.value_err < ok.value_tol and ok.grad_err < ok.grad_tol
     wrong = ["wrong_aggregation", "no_temperature"] + (["k3_swapped"] if beta else [])
     for variant in wrong:
         bad = T.compare_loss(loss_type, importance_level=level, beta=beta, eps_high=0.28,
                              variant=variant, model=model)
-        assert not bad.agrees, bad
+        assert not bad.passed, bad
 
 
 def test_group_advantages_unbiased_std_and_float32_bessel_factor():
     for scale in ("group", "none"):
-        assert T.compare_group_advantages(scale, unbiased=True).agrees
-    assert not T.compare_group_advantages("group", unbiased=False).agrees
+        assert T.compare_group_advantages(scale, unbiased=True).passed
+    assert not T.compare_group_advantages("group", unbiased=False).passed
     # "none" does not divide: the std convention cannot matter there
-    assert T.compare_group_advantages("none", unbiased=False).agrees
+    assert T.compare_group_advantages("none", unbiased=False).passed
     # the float32 Bessel factor is real: without its tolerance term the check would fail
     c = T.compare_group_advantages("group")
     assert c.max_err > 64 * T.U64 * 10
@@ -45,7 +45,7 @@ def test_group_advantages_unbiased_std_and_float32_bessel_factor():
 def test_k3_expected_gradient_is_grad_kl_ref_pi():
     for vocab in (2, 8, 32):
         c = T.k3_gradient_exact(vocab, seed=vocab)
-        assert c.agrees, c
+        assert c.passed, c
         assert c.err_ref_pi <= c.tol < c.err_pi_ref
 
 
