@@ -35,6 +35,7 @@ from pgbook import (  # noqa: E402
     kl_estimators,
     kl_sequences,
     kl_table,
+    libraries,
     mdp,
     mdp_exact,
     nets,
@@ -57,8 +58,8 @@ MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences",
            "mdp_exact", "checks", "returns", "objectives", "grpo_objectives", "answer_model",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
            "table.descendant_identities", "table.descendants", "conformance",
-           "conformance.batteries", "libraries.sb3", "libraries.sb3_ppo", "libraries.sb3_trpo",
-           "libraries.trl_grpo"]
+           "conformance.batteries", "libraries", "libraries.sb3", "libraries.sb3_ppo",
+           "libraries.sb3_trpo", "libraries.trl_grpo"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -1116,6 +1117,10 @@ CASES += [
     *_one("libraries.trl_grpo.conformance_report", "stated", "unknown",
           lambda: trl_grpo.conformance_report("grpo", stated="gspo")),
 ]
+
+# ---- libraries (the float32-default decorator) --------------------------------------------
+CASES += _one("libraries.torch_defaults", "fn", "not callable",
+              lambda: libraries.torch_defaults(3))
 
 # ---- libraries.sb3_trpo (number arguments are checked before sb3-contrib is called) ---------
 CASES += [

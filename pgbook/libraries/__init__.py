@@ -15,3 +15,34 @@ Each function returns the library's numbers next to pgbook's reference on the sa
 with the max error, so that the appendix and ``tests/libraries`` assert the agreement and
 show a wrong variant failing.
 """
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import torch
+
+__all__ = ["torch_defaults"]
+
+
+def torch_defaults(fn: Callable) -> Callable:
+    """Run ``fn`` under torch's own default dtype, float32: the setting a library's user
+    has, and the one the libraries are written for (SB3 builds its networks in the default
+    dtype and feeds them float32 observations; TRL's ``nanstd`` divides its counts in it).
+    The chapters switch the default to float64 (:func:`pgbook.chapter.setup`); the caller's
+    default is restored afterwards. Every public function of this subpackage that calls a
+    library is wrapped."""
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(previous)
+
+    return wrapper

@@ -43,6 +43,7 @@ import torch
 
 from .. import _validate as V
 from ..returns import gae
+from . import torch_defaults
 
 __all__ = ["SCRIPTS", "TIME_LIMIT", "U32", "GaeComparison", "RolloutComparison",
            "compare_collect_rollouts", "compare_gae", "gae_tolerance", "sb3_gae", "sb3_gae_fn"]
@@ -104,6 +105,7 @@ def _space():
     return (spaces.Box(-np.inf, np.inf, (1,), np.float32), spaces.Discrete(2))
 
 
+@torch_defaults
 def sb3_gae(rewards, values, episode_starts, last_values, dones, gamma: float,
             lam: float) -> tuple[torch.Tensor, torch.Tensor]:
     r"""SB3's ``RolloutBuffer.compute_returns_and_advantage(last_values, dones)`` (SB3 2.9.2)
@@ -150,6 +152,7 @@ def _to_sb3(rewards, terminated, truncated, next_values, gamma):
     return r, starts, next_values[-1], done[-1]
 
 
+@torch_defaults
 def sb3_gae_fn(rewards, values, terminated, truncated, next_values, gamma, lam):
     r"""SB3's GAE in :func:`pgbook.conformance.check_gae`'s signature (time-major (T, N)):
     pgbook's ``terminated``/``truncated`` flags and ``next_values`` are turned into what
@@ -195,6 +198,7 @@ def _random_rollout(g, T, N, truncation):
     return r, v, term, trunc, nv
 
 
+@torch_defaults
 def compare_gae(*, n_rollouts: int = 50, T: int = 16, n_envs: int = 4, gamma: float = 0.99,
                 lam: float = 0.95, truncation: bool = False, variant: str = "correct",
                 seed: int = 0) -> GaeComparison:
@@ -319,6 +323,7 @@ class RolloutComparison(GaeComparison):
     n_both: int = 0
 
 
+@torch_defaults
 def compare_collect_rollouts(*, n_steps: int = 24, gamma: float = 0.9, lam: float = 0.8,
                              value_bias: float = 3.0, variant: str = "correct",
                              seed: int = 0) -> RolloutComparison:

@@ -40,6 +40,7 @@ import torch
 
 from .. import _validate as V
 from ..objectives import ppo_clip
+from . import torch_defaults
 from .sb3 import SCRIPTS, U32, _scripted_env
 
 __all__ = ["PPO_VARIANTS", "RATIOS", "PpoGradComparison", "compare_ppo_gradient"]
@@ -154,6 +155,7 @@ def _regions(r, a, eps):
     return out
 
 
+@torch_defaults
 def compare_ppo_gradient(*, normalize_advantage: bool = True, variant: str = "correct",
                          n_steps: int = 32, eps: float = 0.2,
                          seed: int = 0) -> PpoGradComparison:

@@ -42,6 +42,7 @@ from ..trust_region import (
     flat_grad,
     trust_region_step,
 )
+from . import torch_defaults
 
 __all__ = [
     "Agreement",
@@ -103,6 +104,7 @@ def _cg_no_residual_update(matvec, b, iters):
     return x
 
 
+@torch_defaults
 def compare_conjugate_gradient(*, dim: int = 20, iters: int = 10, n_systems: int = 50,
                                condition: float = 10.0, seed: int = 0,
                                variant: str = "correct") -> Agreement:
@@ -202,6 +204,7 @@ def _hvp_tolerance(lib_hvp, n: int, vectors: torch.Tensor, m: int) -> float:
     return (m * U64 * (mat.abs() @ vectors.abs().T)).max().item()
 
 
+@torch_defaults
 def compare_hessian_vector_product(*, hidden: int = 16, n_states: int = 64,
                                    n_vectors: int = 50, moved: float = 0.0, seed: int = 0,
                                    variant: str = "correct") -> Agreement:
@@ -348,6 +351,7 @@ def _pgbook_step(policy, batch, model, x0, variant) -> dict:
     return out
 
 
+@torch_defaults
 def compare_trpo_step(*, hidden: int = 16, n_steps: int = 64, seed: int = 0,
                       target_kl: float = 0.01, variant: str = "correct") -> Agreement:
     r"""The actor's parameter change in one real ``TRPO.train()`` (``sb3_contrib/trpo/trpo.py``,

@@ -36,6 +36,7 @@ from .. import _validate as V
 from ..grpo_objectives import IMPORTANCE_LEVELS, cispo, grpo, token_weights
 from ..kl_estimators import kl_k3
 from ..returns import group_advantages
+from . import torch_defaults
 
 __all__ = ["LOSS_TYPES", "VARIANTS", "AdvantageComparison", "KLGradient", "LossComparison",
            "compare_group_advantages", "compare_loss", "conformance_report",
@@ -82,6 +83,7 @@ def _stand_in(loss_type, beta, eps, eps_high, level, max_completion_length, mode
     return tr
 
 
+@torch_defaults
 def tiny_lm(seed: int = 0, *, temperature: float = 0.7, layers: int = 1):
     """A float64 Llama (transformers ``LlamaConfig``: vocab 32, hidden 16, MLP 32, 2 heads,
     ``layers`` blocks) with random weights from ``seed``, and TRL's fused LM head added
@@ -179,6 +181,7 @@ def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, variant)
     return -J
 
 
+@torch_defaults
 def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float = 0.0,
                  variant: str = "correct", eps: float = 0.2, eps_high: float | None = None,
                  temperature: float = 0.7, max_completion_length: int = 8, seed: int = 0,
@@ -283,6 +286,7 @@ def _trl_advantages(rewards, scale_rewards):
     return torch.nan_to_num(adv, nan=0.0).view_as(rewards)
 
 
+@torch_defaults
 def compare_group_advantages(scale_rewards: str = "group", *, unbiased: bool = True,
                              seed: int = 0) -> AdvantageComparison:
     r"""TRL's A_i = (r_i - mean_G r) / (std_G r + 1e-4), std with Bessel's correction
@@ -362,6 +366,7 @@ def _trl_call(tr, logp, logp_old, logp_ref, adv, mask):
     return _patched(tr, logp)._compute_loss(None, inputs)
 
 
+@torch_defaults
 def k3_gradient_exact(vocab: int = 8, *, seed: int = 0) -> KLGradient:
     r"""The expected gradient of TRL's KL term under on-policy sampling, exactly.
 
@@ -418,6 +423,7 @@ def trl_grpo_loss_fn(loss_type: str = "grpo", *, eps: float = 0.2,
     mcl = V.positive_int(max_completion_length, "max_completion_length")
     importance_level = _choice(importance_level, "importance_level", IMPORTANCE_LEVELS)
 
+    @torch_defaults
     def loss_fn(logp, logp_old, logp_ref, adv, mask):
         tr = _stand_in(loss_type, beta, eps, eps_high, importance_level, mcl, None)
         return _trl_call(tr, logp, logp_old, logp_ref, adv, mask)
@@ -425,6 +431,7 @@ def trl_grpo_loss_fn(loss_type: str = "grpo", *, eps: float = 0.2,
     return loss_fn
 
 
+@torch_defaults
 def conformance_report(loss_type: str = "grpo", *, stated: str | None = None,
                        beta: float = 0.0, eps: float = 0.2, eps_high: float | None = None):
     """:func:`pgbook.conformance.check_grpo_loss` on :func:`trl_grpo_loss_fn` (``loss_type``)
