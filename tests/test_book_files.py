@@ -40,7 +40,11 @@ def test_install_cell_names_the_repository(chapter):
     source = "".join(first["source"])
     assert "remove-cell" in first["metadata"].get("tags", []), "the install cell is not shown"
     assert 'find_spec("pgbook") is None' in source
-    assert f'%pip install --quiet "pgbook @ git+{url}@{branch}"' in source
+    # an extra (the appendix's "pgbook[libraries]") must be one that pyproject.toml defines
+    install = re.search(r'%pip install --quiet "pgbook(?:\[(\w+)\])? @ git\+(\S+)@(\S+)"', source)
+    assert install and install.group(2, 3) == (url, branch), "install from the repository"
+    extra = install.group(1)
+    assert extra is None or f"\n{extra} = [" in (ROOT / "pyproject.toml").read_text(), extra
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("#"))
     assert not re.search(r"pip install (--\S+ )*pgbook\b", code)
 

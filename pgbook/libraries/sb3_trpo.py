@@ -78,6 +78,11 @@ class Agreement:
     def passed(self) -> bool:
         return self.ratio <= 1.0
 
+    def __str__(self) -> str:
+        mark = "agrees" if self.passed else "DISAGREES"
+        return (f"{self.name}: {mark}, max error {self.max_error:.1e} "
+                f"(tolerance {self.tolerance:.1e})")
+
 
 def _variant(x, allowed, name="variant") -> str:
     if x not in allowed:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import types
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -53,6 +54,15 @@ U64, U32 = 2.0**-53, 2.0**-24
 D = torch.float64
 
 
+@contextlib.contextmanager
+def _quiet_import():
+    """Importing transformers imports ``tqdm.auto``, which warns once in a notebook without
+    ipywidgets ("IProgress not found"); nothing here draws a progress bar."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        yield
+
+
 def _choice(x, name, options):
     if not isinstance(x, str) or x not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {x!r}")
@@ -63,7 +73,8 @@ def _stand_in(loss_type, beta, eps, eps_high, level, max_completion_length, mode
     """A GRPOTrainer without __init__, carrying exactly what ``_compute_loss`` reads (TRL's
     own defaults: no delta, no entropy mask or bonus, no vLLM, one process and one
     accumulation step, train mode)."""
-    from trl.trainer.grpo_trainer import GRPOTrainer
+    with _quiet_import():
+        from trl.trainer.grpo_trainer import GRPOTrainer
 
     tr = object.__new__(GRPOTrainer)
     acc = types.SimpleNamespace(autocast=contextlib.nullcontext, num_processes=1,
@@ -91,8 +102,9 @@ def tiny_lm(seed: int = 0, *, temperature: float = 0.7, layers: int = 1):
     seed = V.positive_int(seed, "seed", minimum=0)
     temperature = V.number(temperature, "temperature", low=0.0, low_open=True)
     layers = V.positive_int(layers, "layers")
-    from transformers import LlamaConfig, LlamaForCausalLM
-    from trl.trainer.utils import add_fused_lm_head
+    with _quiet_import():
+        from transformers import LlamaConfig, LlamaForCausalLM
+        from trl.trainer.utils import add_fused_lm_head
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32,
@@ -159,6 +171,13 @@ class LossComparison:
     @property
     def passed(self) -> bool:
         return self.ratio <= 1.0
+
+    def __str__(self) -> str:
+        mark = "agrees" if self.passed else "DISAGREES"
+        return (f"TRL {self.loss_type} ({self.importance_level}, beta {self.beta:g}) "
+                f"[{self.variant}]: {mark}, value error {self.value_err:.1e} (tolerance "
+                f"{self.value_tol:.1e}), gradient error {self.grad_err:.1e} (tolerance "
+                f"{self.grad_tol:.1e})")
 
 
 def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, variant):
@@ -270,11 +289,18 @@ class AdvantageComparison:
     def passed(self) -> bool:
         return self.ratio <= 1.0
 
+    def __str__(self) -> str:
+        mark = "agrees" if self.passed else "DISAGREES"
+        return (f"TRL advantages (scale_rewards={self.scale_rewards}) vs group_advantages("
+                f"unbiased={self.unbiased}): {mark}, max error {self.max_err:.1e} "
+                f"(tolerance {self.tol:.1e})")
+
 
 def _trl_advantages(rewards, scale_rewards):
     """TRL 1.16.0 ``_generate_and_score_completions`` lines 2763-2787 (sum_then_normalize),
     verbatim in meaning, with TRL's own ``nanstd`` (Bessel-corrected: count / (count - 1))."""
-    from trl.trainer.utils import nanstd
+    with _quiet_import():
+        from trl.trainer.utils import nanstd
 
     G = rewards.shape[1]
     flat = rewards.reshape(-1)
@@ -345,6 +371,12 @@ class KLGradient:
     def passed(self) -> bool:
         """The expected gradient is grad KL(ref || pi) and not grad KL(pi || ref)."""
         return self.err_ref_pi <= self.tol < self.err_pi_ref
+
+    def __str__(self) -> str:
+        mark = "holds" if self.passed else "FAILS"
+        return (f"E[grad TRL k3], vocabulary {self.vocab}: {mark}; from grad KL(ref || pi) "
+                f"{self.err_ref_pi:.1e}, from grad KL(pi || ref) {self.err_pi_ref:.1e} "
+                f"(tolerance {self.tol:.1e})")
 
 
 def _patched(tr, logp):
