@@ -33,6 +33,8 @@ down this stack (``tests/test_layers.py`` keeps it so):
 * :mod:`pgbook.stored_runs`  multi-seed benchmark runs stored with the package (seed bands).
 * :mod:`pgbook.algos`        one flat file per algorithm: ``Config`` + ``train() -> History``.
 * :mod:`pgbook.table`        the source's gradient table in code, one row per algorithm (ch. 12).
+* :mod:`pgbook.libraries`    SB3, sb3-contrib and TRL called on the book's inputs (the appendix;
+  imported only when called: ``pip install pgbook[libraries]``).
 * :mod:`pgbook.plot`         one figure style for every chapter.
 * :mod:`pgbook.chapter`      ``setup()``, the first call of every chapter.
 """

@@ -109,6 +109,13 @@ def flag(x, name: str) -> bool:
     return x
 
 
+def choice(x, name: str, options) -> str:
+    """Check that ``x`` is one of ``options`` (strings); returns it."""
+    if not isinstance(x, str) or x not in options:
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {x!r}")
+    return x
+
+
 def generator(x, name: str = "generator"):
     """Check that ``x`` is None or a ``torch.Generator``."""
     if x is not None and not isinstance(x, torch.Generator):

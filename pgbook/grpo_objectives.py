@@ -185,8 +185,9 @@ def _kl_score_weight(logp, logp_ref, estimator, placement):
 # --------------------------------------------------------------------------------------------
 
 def _objective(logp, logp_old, logp_ref, adv, mask, eps, eps_high, beta, norms, level,
-               estimator, placement, *, weight: bool):
-    """J = (1/B) sum_{i,t} (mask / n_i) [clip term - beta k_{i,t}], or Psi (B, L) if ``weight``."""
+               estimator, placement, ratio_weight, *, weight: bool):
+    """J = (1/B) sum_{i,t} (mask / n_i) [clip term - beta q_{i,t} k_{i,t}], or Psi (B, L) if
+    ``weight``; q = 1, or the clip term's ratio (r_{i,t} or s_i) with ``ratio_weight``."""
     L = logp.shape[1]
     adv = adv.detach()
     if level == "token":
@@ -206,28 +207,42 @@ def _objective(logp, logp_old, logp_ref, adv, mask, eps, eps_high, beta, norms, 
             clipped = ppo_clip(mean, mean_old, answer_adv, eps, eps_high)
     if logp_ref is None or beta == 0:
         return psi.detach() if weight else clipped
-    if weight:
-        kl_psi = _kl_score_weight(logp, logp_ref, estimator, placement) * mask / norms[:, None]
-        return (psi - beta * kl_psi).detach()
+    w = mask / norms[:, None]
     k = kl_penalty(logp, logp_ref, estimator=estimator, placement=placement)
+    if ratio_weight:  # the clip term's own ratio, with its gradient (placement "loss" only)
+        log_q = logp - logp_old if level == "token" else (mean - mean_old)[:, None]
+        q = torch.exp(log_q)
+    if weight:
+        kl_psi = _kl_score_weight(logp, logp_ref, estimator, placement) * w
+        if ratio_weight:  # d(q k)/d logp: q (k + k') per token; s_i k' + s_i/|o_i| sum_t w k
+            kl_psi = q * kl_psi + (q * k * w if level == "token" else
+                                   q * mask / lengths[:, None] * (k * w).sum(1, keepdim=True))
+        return (psi - beta * kl_psi).detach()
+    if ratio_weight:
+        k = q * k
     return clipped - beta * ((k * mask).sum(dim=1) / norms).mean()
 
 
 def _grpo(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high, aggregation, normalizer,
-          importance_level, kl_estimator, kl_placement, weight):
+          importance_level, kl_estimator, kl_placement, kl_ratio_weight, weight):
     _check_knobs(aggregation, importance_level, kl_estimator, kl_placement)
+    V.flag(kl_ratio_weight, "kl_ratio_weight")
+    if kl_ratio_weight and kl_placement != "loss":
+        raise ValueError(f"kl_ratio_weight weights the KL term in the loss: it needs "
+                         f"kl_placement='loss', got {kl_placement!r}")
     logp, logp_old, logp_ref, mask, eps, eps_high, beta = _check(
         logp, logp_old, logp_ref, adv, mask, eps, eps_high, beta)
     norms = _answer_norms(mask, aggregation, normalizer, logp.dtype)
     return _objective(logp, logp_old, logp_ref, adv, mask, eps, eps_high, beta, norms,
-                      importance_level, kl_estimator, kl_placement, weight=weight)
+                      importance_level, kl_estimator, kl_placement, kl_ratio_weight,
+                      weight=weight)
 
 
 def grpo(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor, adv: torch.Tensor,
          mask: torch.Tensor, eps: float, beta: float, *, eps_high: float | None = None,
          aggregation: str = "sequence_mean", normalizer: float | None = None,
          importance_level: str = "token", kl_estimator: str = "k3",
-         kl_placement: str = "loss") -> torch.Tensor:
+         kl_placement: str = "loss", kl_ratio_weight: bool = False) -> torch.Tensor:
     r"""GRPO's objective (DeepSeekMath eq. 3; source section 1.8; chapters 9 and 13):
 
         J = sum_i sum_t w_{i,t} [ min(r_{i,t} A_i, clip(r_{i,t}, 1-eps, 1+eps_high) A_i)
@@ -239,18 +254,24 @@ def grpo(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor, adv
     under pi_theta and pi_ref in the loss (``kl_estimator``, ``kl_placement``:
     :func:`pgbook.kl_estimators.kl_penalty`). ``importance_level="sequence"`` replaces every
     r_{i,t} of answer i by GSPO's s_i = exp((1/|o_i|) sum_t log r_{i,t}) (:func:`gspo`).
+    ``kl_ratio_weight=True`` multiplies each token's k by that same ratio, r_{i,t} (or s_i),
+    with its gradient: beta r k, whose expected gradient under pi_old is grad KL(pi || ref)
+    for k1 and k3 (chapter 13's table; DeepSeek-V3.2's unbiased KL, TRL's
+    ``use_bias_correction_kl``, on by default there); it needs ``kl_placement="loss"``.
     Shapes and conventions: see the module docstring. The source's one ratio per answer:
     :func:`grpo_sequence`.
     """
     return _grpo(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high, aggregation,
-                 normalizer, importance_level, kl_estimator, kl_placement, weight=False)
+                 normalizer, importance_level, kl_estimator, kl_placement, kl_ratio_weight,
+                 weight=False)
 
 
 def grpo_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tensor,
                 adv: torch.Tensor, mask: torch.Tensor, eps: float, beta: float, *,
                 eps_high: float | None = None, aggregation: str = "sequence_mean",
                 normalizer: float | None = None, importance_level: str = "token",
-                kl_estimator: str = "k3", kl_placement: str = "loss") -> torch.Tensor:
+                kl_estimator: str = "k3", kl_placement: str = "loss",
+                kl_ratio_weight: bool = False) -> torch.Tensor:
     r"""The score weight of :func:`grpo`, shape (B, L), detached (chapters 9 and 13):
 
         Psi_{i,t} = B w_{i,t} [ 1_not-clip(r_{i,t}, A_i) r_{i,t} A_i - beta g_{i,t} ]   (token)
@@ -264,9 +285,13 @@ def grpo_weight(logp: torch.Tensor, logp_old: torch.Tensor, logp_ref: torch.Tens
     plus what k3 differentiates to. GSPO's line follows from grad s_i = s_i (1/|o_i|) sum_t
     grad logp_{i,t}: every token of an answer gets the same weight. At a ratio exactly on a
     bound it follows torch's autograd, as :func:`pgbook.objectives.ppo_clip_weight` does.
+    With ``kl_ratio_weight`` the KL part beta B w_{i,t} g_{i,t} becomes beta B w_{i,t} r_{i,t}
+    (g_{i,t} + k_{i,t}) (grad r = r grad logp), and at the sequence level beta B [w_{i,t} s_i
+    g_{i,t} + s_i (mask_{i,t}/|o_i|) sum_t' w_{i,t'} k_{i,t'}] (grad s_i reaches every token).
     """
     return _grpo(logp, logp_old, logp_ref, adv, mask, eps, beta, eps_high, aggregation,
-                 normalizer, importance_level, kl_estimator, kl_placement, weight=True)
+                 normalizer, importance_level, kl_estimator, kl_placement, kl_ratio_weight,
+                 weight=True)
 
 
 # --------------------------------------------------------------------------------------------

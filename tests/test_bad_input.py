@@ -51,7 +51,7 @@ from pgbook import (  # noqa: E402
     trust_region,
 )
 from pgbook.conformance import batteries  # noqa: E402
-from pgbook.libraries import sb3, sb3_ppo, sb3_trpo, trl_grpo  # noqa: E402
+from pgbook.libraries import sb3, sb3_ppo, sb3_trpo, trl_grpo, trl_logps  # noqa: E402
 from pgbook.table import descendant_identities, descendants  # noqa: E402
 
 MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences", "mdp",
@@ -59,7 +59,7 @@ MODULES = ["symbolic", "piecewise", "kl_estimators", "kl_table", "kl_sequences",
            "nets", "rollout", "replay", "tasks", "trust_region", "history", "stored_runs", "plot",
            "table.descendant_identities", "table.descendants", "conformance",
            "conformance.batteries", "libraries", "libraries.sb3", "libraries.sb3_ppo",
-           "libraries.sb3_trpo", "libraries.trl_grpo"]
+           "libraries.sb3_trpo", "libraries.trl_grpo", "libraries.trl_logps"]
 
 D = torch.float64
 NAN, INF = float("nan"), float("inf")
@@ -619,6 +619,10 @@ for _fn in [grpo_objectives.grpo, grpo_objectives.grpo_weight]:
         CASES += _one(_q, _arg, "unknown", lambda fn=_fn, a=_arg, b=_bad: fn(**{**_g, a: b}))
     CASES += _one(_q, "normalizer", "with token_mean",
                   lambda fn=_fn: fn(**_g, aggregation="token_mean", normalizer=8))
+    CASES += _one(_q, "kl_ratio_weight", "not a bool",
+                  lambda fn=_fn: fn(**_g, kl_ratio_weight="yes"))
+    CASES += _one(_q, "kl_ratio_weight", "with the KL in the reward",
+                  lambda fn=_fn: fn(**_g, kl_ratio_weight=True, kl_placement="reward"))
 _v = {k: _g[k] for k in ("logp", "logp_old", "adv", "mask")}
 _vk = {k: _gk[k] for k in _v}
 for _fn in [grpo_objectives.dapo, grpo_objectives.dapo_weight, grpo_objectives.gspo,
@@ -1039,6 +1043,8 @@ CASES += [
           lambda: conformance.check_grpo_loss(1)),
     *_one("conformance.check_grpo_loss", "loss_type", "unknown",
           lambda: conformance.check_grpo_loss(_loss, loss_type="ppo")),
+    *_one("conformance.check_grpo_loss", "kl_ratio_weight", "not a bool",
+          lambda: conformance.check_grpo_loss(_loss, kl_ratio_weight=1)),
     *_one("conformance.check_grpo_loss", "max_completion_length", "missing for dr_grpo",
           lambda: conformance.check_grpo_loss(_loss, loss_type="dr_grpo")),
     *_one("conformance.check_grpo_loss", "max_completion_length", "shorter than the answers",
@@ -1107,15 +1113,21 @@ CASES += [
           lambda: trl_grpo.compare_group_advantages("batch")),
     *_one("libraries.trl_grpo.compare_group_advantages", "unbiased", "not a bool",
           lambda: trl_grpo.compare_group_advantages(unbiased="yes")),
-    *_one("libraries.trl_grpo.k3_gradient_exact", "vocab", "one token",
-          lambda: trl_grpo.k3_gradient_exact(1)),
+    *_one("libraries.trl_logps.k3_gradient_exact", "vocab", "one token",
+          lambda: trl_logps.k3_gradient_exact(1)),
     *_one("libraries.trl_grpo.tiny_lm", "seed", "negative", lambda: trl_grpo.tiny_lm(-1)),
-    *_number_cases("libraries.trl_grpo.trl_grpo_loss_fn", trl_grpo.trl_grpo_loss_fn,
+    *_number_cases("libraries.trl_logps.trl_grpo_loss_fn", trl_logps.trl_grpo_loss_fn,
                    {"loss_type": "grpo"}, {"eps": [0.0, 1.0], "beta": [-1.0]}),
-    *_one("libraries.trl_grpo.trl_grpo_loss_fn", "loss_type", "cispo",
-          lambda: trl_grpo.trl_grpo_loss_fn("cispo")),
-    *_one("libraries.trl_grpo.conformance_report", "stated", "unknown",
-          lambda: trl_grpo.conformance_report("grpo", stated="gspo")),
+    *_one("libraries.trl_logps.trl_grpo_loss_fn", "loss_type", "cispo",
+          lambda: trl_logps.trl_grpo_loss_fn("cispo")),
+    *_one("libraries.trl_logps.conformance_report", "stated", "unknown",
+          lambda: trl_logps.conformance_report("grpo", stated="gspo")),
+    *_one("libraries.trl_logps.conformance_report", "bias_correction_kl", "not a bool",
+          lambda: trl_logps.conformance_report("grpo", bias_correction_kl="yes")),
+    *_one("libraries.trl_logps.k3_gradient_exact", "bias_correction_kl", "not a bool",
+          lambda: trl_logps.k3_gradient_exact(4, bias_correction_kl=1)),
+    *_one("libraries.trl_grpo.compare_loss", "bias_correction_kl", "not a bool",
+          lambda: trl_grpo.compare_loss("grpo", bias_correction_kl="no")),
 ]
 
 # ---- libraries (the float32-default decorator) --------------------------------------------
@@ -1250,9 +1262,14 @@ EXEMPT = {
                                               "compare_group_advantages",
     "libraries.trl_grpo.AdvantageComparison.passed": "a property",
     "libraries.trl_grpo.AdvantageComparison.ratio": "a property",
-    "libraries.trl_grpo.KLGradient": "a result record built by k3_gradient_exact",
-    "libraries.trl_grpo.KLGradient.passed": "a property",
-    "libraries.trl_grpo.KLGradient.ratio": "a property",
+    "libraries.trl_logps.KLGradient": "a result record built by k3_gradient_exact",
+    "libraries.trl_logps.KLGradient.passed": "a property",
+    "libraries.trl_logps.KLGradient.ratio": "a property",
+    "libraries.trl_logps.KLGradient.wrong_ratio": "a property",
+    "libraries.trl_logps.KLGradient.direction": "a property",
+    "libraries.trl_logps.CONFORMANCE_LOSS_TYPES": "a constant",
+    "libraries.trl_grpo.stand_in": "builds the stand-in trainer for the module's comparisons "
+                                   "and trl_logps; its callers validate every argument",
     "libraries.sb3.SCRIPTS": "a constant", "libraries.sb3.TIME_LIMIT": "a constant",
     "libraries.sb3.U32": "a constant",
     "libraries.sb3.GaeComparison": "a result record built by the comparisons",

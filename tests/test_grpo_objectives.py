@@ -210,3 +210,49 @@ def test_bad_normalizer():
         dr_grpo_weight(**_args(), normalizer=-1.0)
     with pytest.raises(ValueError, match=r"normalizer must be at least the longest answer \(3"):
         dr_grpo(**_args(), normalizer=2.9)
+
+
+# ---- kl_ratio_weight: beta r k, TRL's use_bias_correction_kl -----------------------------
+
+@pytest.mark.parametrize("level", ["token", "sequence"])
+@pytest.mark.parametrize("aggregation", ["sequence_mean", "token_mean", "sum"])
+@pytest.mark.parametrize("estimator", ["k1", "k3"])
+def test_ratio_weighted_kl_weight_is_the_autograd_gradient(level, aggregation, estimator):
+    gen = torch.Generator().manual_seed(71)
+    worst = 0.0
+    for _ in range(40):
+        logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
+        x = logp.clone().requires_grad_(True)
+        kw = dict(aggregation=aggregation, importance_level=level, kl_estimator=estimator,
+                  kl_ratio_weight=True)
+        J = grpo(x, logp_old, logp_ref, adv, mask, 0.2, 0.3, **kw)
+        (g,) = torch.autograd.grad(J, x)
+        psi = grpo_weight(logp, logp_old, logp_ref, adv, mask, 0.2, 0.3, **kw)
+        worst = max(worst, (g - psi / logp.shape[0]).abs().max().item())
+    assert worst < 1e-14
+
+
+def test_ratio_weighted_kl_value_is_r_times_k3_written_out():
+    gen = torch.Generator().manual_seed(72)
+    for _ in range(20):
+        logp, logp_old, logp_ref, adv, mask = random_grpo_batch(gen)
+        r = torch.exp(logp - logp_old)
+        k3 = torch.exp(logp_ref - logp) - (logp_ref - logp) - 1
+        clip = torch.minimum(r * adv[:, None], r.clamp(0.8, 1.2) * adv[:, None])
+        by_hand = (((clip - 0.3 * r * k3) * mask).sum(1) / mask.sum(1)).mean()
+        J = grpo(logp, logp_old, logp_ref, adv, mask, 0.2, 0.3, kl_ratio_weight=True)
+        assert abs(J - by_hand) < 1e-15
+        unweighted = grpo(logp, logp_old, logp_ref, adv, mask, 0.2, 0.3)
+        assert abs(J - unweighted) > 1e-4  # the weight matters where r != 1
+
+
+def test_ratio_weight_changes_the_gradient_even_where_r_is_1():
+    # on-policy (logp_old = logp) r = 1 in value, but grad r = grad logp: the KL gradient
+    # gains k3 per token, the difference between grad KL(ref||pi) and grad KL(pi||ref)
+    gen = torch.Generator().manual_seed(73)
+    logp, _, logp_ref, adv, mask = random_grpo_batch(gen)
+    psi = {w: grpo_weight(logp, logp, logp_ref, adv, mask, 0.2, 1.0, kl_ratio_weight=w)
+           for w in (False, True)}
+    k3 = torch.exp(logp_ref - logp) - (logp_ref - logp) - 1
+    n = mask.sum(1, keepdim=True)
+    assert torch.allclose(psi[False] - psi[True], k3 * mask / n, atol=1e-15, rtol=0)

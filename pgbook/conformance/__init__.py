@@ -289,7 +289,8 @@ def check_gae(fn: Callable, *, gamma: float = 0.99, lam: float = 0.95,
 
 def check_grpo_loss(loss_fn: Callable, *, loss_type: str = "grpo", eps: float = 0.2,
                     eps_high: float | None = None, beta: float = 0.0, kl_estimator: str = "k3",
-                    max_completion_length: int | None = None, sign: str = "loss",
+                    kl_ratio_weight: bool = False, max_completion_length: int | None = None,
+                    sign: str = "loss",
                     mask_dtype: torch.dtype = torch.bool, seed: int = 0,
                     rtol: float = DEFAULT_RTOL) -> ConformanceReport:
     r"""Check ``loss_fn(logp, logp_old, logp_ref, adv, mask) -> scalar`` against GRPO
@@ -304,6 +305,8 @@ def check_grpo_loss(loss_fn: Callable, *, loss_type: str = "grpo", eps: float = 
     token of the batch, ``"dr_grpo"`` the sum divided by B * ``max_completion_length``
     (required; at least :data:`~pgbook.conformance.batteries.GRPO_WIDTH`). ``beta`` and
     ``kl_estimator`` (k1, k2, k3 of log(pi/pi_ref), in the loss) as your loss has them;
+    ``kl_ratio_weight=True`` if your loss multiplies each token's k by its ratio r (with its
+    gradient: TRL's ``use_bias_correction_kl``, DeepSeek-V3.2's unbiased KL);
     ``sign="loss"`` (you return -J) or ``"objective"``; ``mask_dtype`` torch.bool or a
     floating dtype (0/1). Battery: :func:`~pgbook.conformance.batteries.grpo_cases`.
     """
@@ -312,6 +315,7 @@ def check_grpo_loss(loss_fn: Callable, *, loss_type: str = "grpo", eps: float = 
     eps, eps_high = V.clip_bounds(eps, eps_high)
     beta = V.number(beta, "beta", low=0.0)
     kl_estimator = _choice(kl_estimator, "kl_estimator", ESTIMATORS)
+    V.flag(kl_ratio_weight, "kl_ratio_weight")
     sign = _choice(sign, "sign", SIGNS)
     if not isinstance(mask_dtype, torch.dtype) or not (mask_dtype == torch.bool
                                                        or mask_dtype.is_floating_point):
@@ -329,14 +333,15 @@ def check_grpo_loss(loss_fn: Callable, *, loss_type: str = "grpo", eps: float = 
     def reference(x):
         return grpo(x["logp"], x["logp_old"], x["logp_ref"], x["adv"], x["mask"], eps, beta,
                     eps_high=eps_high, aggregation=aggregation, normalizer=normalizer,
-                    kl_estimator=kl_estimator)
+                    kl_estimator=kl_estimator, kl_ratio_weight=kl_ratio_weight)
 
     def reader(x):
         out = loss_fn(x["logp"], x["logp_old"], x["logp_ref"], x["adv"], x["mask"].to(mask_dtype))
         return _to_objective(out, sign, "mean", 1)
 
     conventions = (f"loss_type={loss_type} ({aggregation}), eps={eps:g}, eps_high={eps_high:g}, "
-                   f"beta={beta:g}, kl={kl_estimator}, sign={sign}")
+                   f"beta={beta:g}, kl={kl_estimator}{' x r' if kl_ratio_weight else ''}, "
+                   f"sign={sign}")
     return _run("check_grpo_loss", conventions, grpo_cases(eps, eps_high, seed), reference,
                 reader, ["logp"], rtol)
 

@@ -9,7 +9,10 @@ versions the appendix was checked with):
 * :mod:`pgbook.libraries.sb3_trpo`: sb3-contrib's TRPO (conjugate gradient, Hessian-vector
   product, the accepted step);
 * :mod:`pgbook.libraries.trl_grpo`: TRL's ``GRPOTrainer`` loss for each ``loss_type`` on a
-  language model built from a config (nothing is downloaded).
+  language model built from a config (nothing is downloaded), and its group advantages;
+* :mod:`pgbook.libraries.trl_logps`: the same loss code handed log-probabilities: the
+  expected gradient of its KL term by enumeration, and the loss as a conformance
+  ``loss_fn``.
 
 Each function returns the library's numbers next to pgbook's reference on the same inputs,
 with the max error, so that the appendix and ``tests/libraries`` assert the agreement and

@@ -11,16 +11,13 @@ Everything calls TRL's own code in ``trl/trainer/grpo_trainer.py`` (TRL 1.16.0, 
 * :func:`compare_group_advantages`: TRL's advantage lines (``_generate_and_score_completions``,
   lines 2763-2787, with TRL's ``trl.trainer.utils.nanstd``) against
   :func:`pgbook.returns.group_advantages`;
-* :func:`k3_gradient_exact`: the expected gradient of TRL's k3 term under on-policy sampling,
-  by enumerating every answer of a one-token categorical: grad KL(pi_ref || pi);
-* :func:`trl_grpo_loss_fn`: TRL's ``_compute_loss`` as ``(logp, logp_old, logp_ref, adv, mask)
-  -> loss`` for :func:`pgbook.conformance.check_grpo_loss` (:func:`conformance_report`).
+* :func:`stand_in`: the trainer object those calls run on (also used by
+  :mod:`pgbook.libraries.trl_logps`, which hands TRL's loss the log-probabilities directly).
 
 TRL minimises: its loss is -J. Its per-token log-probs come from its fused LM head
 (``trl/trainer/utils.py, add_fused_lm_head``; ``trl/kernels/chunked_logprob.py,
 ChunkedLogProbFunction``), which accumulates the log-softmax in float32 even for a float64
-model, so the model comparisons hold to float32 bounds (see :func:`compare_loss`); the
-conformance and enumeration checks bypass the head and hold to float64 bounds.
+model, so the model comparisons hold to float32 bounds (see :func:`compare_loss`).
 """
 
 from __future__ import annotations
@@ -39,15 +36,14 @@ from ..kl_estimators import kl_k3
 from ..returns import group_advantages
 from . import torch_defaults
 
-__all__ = ["LOSS_TYPES", "VARIANTS", "AdvantageComparison", "KLGradient", "LossComparison",
-           "compare_group_advantages", "compare_loss", "conformance_report",
-           "k3_gradient_exact", "tiny_lm", "trl_grpo_loss_fn"]
+__all__ = ["LOSS_TYPES", "VARIANTS", "AdvantageComparison", "LossComparison",
+           "compare_group_advantages", "compare_loss", "stand_in", "tiny_lm"]
 
 #: TRL loss_type -> (pgbook aggregation, pgbook function); sapo and vespo have no pgbook twin
 LOSS_TYPES = {"grpo": "sequence_mean", "bnpo": "token_mean", "dapo": "token_mean",
               "dr_grpo": "constant", "luspo": "sum", "cispo": "token_mean"}
 #: pgbook-side variants: the right conventions, and plausible mistakes
-VARIANTS = ("correct", "wrong_aggregation", "k3_swapped", "no_temperature")
+VARIANTS = ("correct", "wrong_aggregation", "k3_swapped", "kl_ratio_dropped", "no_temperature")
 _WRONG_AGG = {"sequence_mean": "token_mean", "token_mean": "sequence_mean",
               "constant": "sequence_mean", "sum": "sequence_mean"}
 U64, U32 = 2.0**-53, 2.0**-24
@@ -63,16 +59,13 @@ def _quiet_import():
         yield
 
 
-def _choice(x, name, options):
-    if not isinstance(x, str) or x not in options:
-        raise ValueError(f"{name} must be one of {tuple(options)}, got {x!r}")
-    return x
-
-
-def _stand_in(loss_type, beta, eps, eps_high, level, max_completion_length, model):
+def stand_in(loss_type, beta, eps, eps_high, level, max_completion_length, model,
+             bias_correction_kl):
     """A GRPOTrainer without __init__, carrying exactly what ``_compute_loss`` reads (TRL's
     own defaults: no delta, no entropy mask or bonus, no vLLM, one process and one
-    accumulation step, train mode)."""
+    accumulation step, train mode; ``use_bias_correction_kl`` as given, True in GRPOConfig).
+    ``model`` None stands for a model in train mode that is never called (the log-probs are
+    handed in). The callers validate the arguments."""
     with _quiet_import():
         from trl.trainer.grpo_trainer import GRPOTrainer
 
@@ -83,7 +76,7 @@ def _stand_in(loss_type, beta, eps, eps_high, level, max_completion_length, mode
     tr.__dict__.update(
         beta=beta, loss_type=loss_type, epsilon_low=eps,
         epsilon_high=eps if eps_high is None else eps_high, importance_sampling_level=level,
-        args=types.SimpleNamespace(use_bias_correction_kl=False, delta=None,
+        args=types.SimpleNamespace(use_bias_correction_kl=bias_correction_kl, delta=None,
                                    steps_per_generation=1),
         top_entropy_quantile=1.0, aux_loss_enabled=False, off_policy_mask_threshold=None,
         use_vllm=False, vllm_importance_sampling_correction=False,
@@ -155,6 +148,7 @@ class LossComparison:
     loss_type: str
     importance_level: str
     beta: float
+    bias_correction_kl: bool
     variant: str
     trl_value: float
     pgbook_value: float
@@ -174,13 +168,15 @@ class LossComparison:
 
     def __str__(self) -> str:
         mark = "agrees" if self.passed else "DISAGREES"
-        return (f"TRL {self.loss_type} ({self.importance_level}, beta {self.beta:g}) "
+        kl = ", k3 x r" if self.beta and self.bias_correction_kl else ""
+        return (f"TRL {self.loss_type} ({self.importance_level}, beta {self.beta:g}{kl}) "
                 f"[{self.variant}]: {mark}, value error {self.value_err:.1e} (tolerance "
                 f"{self.value_tol:.1e}), gradient error {self.grad_err:.1e} (tolerance "
                 f"{self.grad_tol:.1e})")
 
 
-def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, variant):
+def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, bias_correction,
+                 variant):
     mask = batch["completion_mask"].bool()
     adv, old, ref = (batch[k] for k in ("advantages", "old_per_token_logps",
                                         "ref_per_token_logps"))
@@ -192,28 +188,36 @@ def _pgbook_loss(lp, batch, loss_type, level, beta, eps, eps_high, mcl, variant)
         return -J
     norm = mcl if agg == "constant" else None
     kl_beta = 0.0 if variant == "k3_swapped" else beta
+    weighted = bias_correction and variant != "kl_ratio_dropped"
     J = grpo(lp, old, ref, adv, mask, eps, kl_beta, eps_high=eps_high, aggregation=agg,
-             normalizer=norm, importance_level=level)
+             normalizer=norm, importance_level=level, kl_ratio_weight=weighted)
     if variant == "k3_swapped":  # exp(logp - ref) - (logp - ref) - 1: the other direction
         w = token_weights(mask, agg, normalizer=norm, dtype=D)
-        J = J - beta * (w * kl_k3(ref, lp) * mask).sum()
+        log_q = lp - old if level == "token" else (
+            ((lp - old) * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True))
+        q = torch.exp(log_q) if weighted else 1.0
+        J = J - beta * (w * q * kl_k3(ref, lp) * mask).sum()
     return -J
 
 
 @torch_defaults
 def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float = 0.0,
-                 variant: str = "correct", eps: float = 0.2, eps_high: float | None = None,
+                 bias_correction_kl: bool = True, variant: str = "correct", eps: float = 0.2,
+                 eps_high: float | None = None,
                  temperature: float = 0.7, max_completion_length: int = 8, seed: int = 0,
                  model=None) -> LossComparison:
     r"""TRL's ``GRPOTrainer._compute_loss`` (TRL 1.16.0) against pgbook's -J on one batch.
 
-    TRL: ``per_token_loss = -min(r A, clip(r, 1-eps_low, 1+eps_high) A) + beta k3`` with
-    k3 = exp(ref - logp) - (ref - logp) - 1, reduced by ``loss_type``: grpo (mean per answer,
-    then over answers), bnpo (over the batch's tokens), dr_grpo (sum / (B
+    TRL: ``per_token_loss = -min(r A, clip(r, 1-eps_low, 1+eps_high) A) + beta q k3`` with
+    k3 = exp(ref - logp) - (ref - logp) - 1 and q = r (the clip term's ratio, s_i at the
+    sequence level, with its gradient) when ``bias_correction_kl`` (TRL's
+    ``use_bias_correction_kl``, True by default), else q = 1; reduced by ``loss_type``:
+    grpo (mean per answer, then over answers), bnpo (over the batch's tokens), dr_grpo (sum / (B
     max_completion_length)), dapo (sum / ``num_items_in_batch``, the global token count
     across processes, here one process: bnpo's), luspo (per answer sum, then mean), cispo
     (-sg(min(r, eps_high)) A logp, token mean). pgbook: :func:`pgbook.grpo_objectives.grpo`
-    with the aggregation of :data:`LOSS_TYPES` (:func:`~pgbook.grpo_objectives.cispo` with
+    with the aggregation of :data:`LOSS_TYPES` and ``kl_ratio_weight=bias_correction_kl``
+    (:func:`~pgbook.grpo_objectives.cispo` with
     pgbook's eps_high = TRL's epsilon_high - 1) on log-probs of ``_own_logp`` (logits / T).
     ``variant`` (:data:`VARIANTS`) puts a plausible mistake on pgbook's side.
 
@@ -224,10 +228,11 @@ def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float
     token's contribution to the gradient is perturbed relatively by <= 2 delta, its
     probabilities and its weight): a first-order estimate, not a rigorous bound.
     """
-    loss_type = _choice(loss_type, "loss_type", LOSS_TYPES)
-    importance_level = _choice(importance_level, "importance_level", IMPORTANCE_LEVELS)
+    loss_type = V.choice(loss_type, "loss_type", LOSS_TYPES)
+    importance_level = V.choice(importance_level, "importance_level", IMPORTANCE_LEVELS)
     beta = V.number(beta, "beta", low=0.0)
-    variant = _choice(variant, "variant", VARIANTS)
+    V.flag(bias_correction_kl, "bias_correction_kl")
+    variant = V.choice(variant, "variant", VARIANTS)
     eps, eps_high = V.clip_bounds(eps, eps_high)
     temperature = V.number(temperature, "temperature", low=0.0, low_open=True)
     mcl = V.positive_int(max_completion_length, "max_completion_length", minimum=5)
@@ -239,7 +244,8 @@ def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float
     model = tiny_lm(seed, temperature=temperature) if model is None else model
     batch = _batch(model, seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    tr = _stand_in(loss_type, beta, eps, eps_high, importance_level, mcl, model)
+    tr = stand_in(loss_type, beta, eps, eps_high, importance_level, mcl, model,
+                   bias_correction_kl)
     trl_loss = tr._compute_loss(model, batch)
     g_trl = torch.autograd.grad(trl_loss, params, allow_unused=True)
     T = 1.0 if variant == "no_temperature" else temperature
@@ -248,10 +254,11 @@ def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float
     lp = _own_logp(model, *args, T)
     lp_leaf = lp.detach().requires_grad_(True)
     ours = _pgbook_loss(lp, batch, loss_type, importance_level, beta, eps, eps_high, mcl,
-                        variant)
+                        bias_correction_kl, variant)
     g_ours = torch.autograd.grad(ours, params, allow_unused=True)
     dl = torch.autograd.grad(_pgbook_loss(lp_leaf, batch, loss_type, importance_level, beta,
-                                          eps, eps_high, mcl, "correct"), lp_leaf)[0]
+                                          eps, eps_high, mcl, bias_correction_kl, "correct"),
+                             lp_leaf)[0]
     with torch.no_grad():
         ids = torch.cat([args[0], args[2]], 1)
         z = model(input_ids=ids, attention_mask=torch.cat([args[1], args[3]], 1)).logits
@@ -262,7 +269,8 @@ def compare_loss(loss_type: str, *, importance_level: str = "token", beta: float
     gmax = max(b.abs().max().item() for b in g_ours if b is not None)
     n = int(batch["completion_mask"].sum())
     return LossComparison(
-        loss_type, importance_level, beta, variant, trl_loss.item(), ours.item(),
+        loss_type, importance_level, beta, bias_correction_kl, variant, trl_loss.item(),
+        ours.item(),
         abs(trl_loss.item() - ours.item()), max(flat),
         (dl.abs() * delta).sum().item() + 64 * U64, 2 * n * delta.max().item() * gmax)
 
@@ -329,7 +337,7 @@ def compare_group_advantages(scale_rewards: str = "group", *, unbiased: bool = T
     4/3 is rounded to float32: relative error <= u32 in the variance, u32 / 2 in the std and
     in A: tol += u32 max|A| / 2.
     """
-    scale_rewards = _choice(scale_rewards, "scale_rewards", ("group", "none"))
+    scale_rewards = V.choice(scale_rewards, "scale_rewards", ("group", "none"))
     unbiased = V.flag(unbiased, "unbiased")
     seed = V.positive_int(seed, "seed", minimum=0)
     g = torch.Generator().manual_seed(seed)
@@ -345,135 +353,3 @@ def compare_group_advantages(scale_rewards: str = "group", *, unbiased: bool = T
         tol += 0.5 * U32 * a_max
     return AdvantageComparison(scale_rewards, unbiased,
                                (ours - theirs).abs().max().item(), tol)
-
-
-# --------------------------------------------------------------------------------------------
-# TRL's k3 term: its expected gradient, by enumeration.
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class KLGradient:
-    """E_{o~pi}[grad of TRL's k3 loss term] (every answer enumerated) against the two
-    candidate gradients; ``err_ref_pi`` against grad KL(pi_ref || pi), ``err_pi_ref`` against
-    grad KL(pi || pi_ref), and the tolerance."""
-
-    vocab: int
-    err_ref_pi: float
-    err_pi_ref: float
-    tol: float
-
-    @property
-    def ratio(self) -> float:
-        """The error from grad KL(ref || pi) over its bound."""
-        return self.err_ref_pi / self.tol
-
-    @property
-    def passed(self) -> bool:
-        """The expected gradient is grad KL(ref || pi) and not grad KL(pi || ref)."""
-        return self.err_ref_pi <= self.tol < self.err_pi_ref
-
-    def __str__(self) -> str:
-        mark = "holds" if self.passed else "FAILS"
-        return (f"E[grad TRL k3], vocabulary {self.vocab}: {mark}; from grad KL(ref || pi) "
-                f"{self.err_ref_pi:.1e}, from grad KL(pi || ref) {self.err_pi_ref:.1e} "
-                f"(tolerance {self.tol:.1e})")
-
-
-def _patched(tr, logp):
-    """Make the stand-in's ``_get_per_token_logps_and_entropies`` return ``logp``."""
-    def fake(self, *args, **kwargs):
-        return logp, torch.zeros_like(logp), None
-    tr._get_per_token_logps_and_entropies = types.MethodType(fake, tr)
-    return tr
-
-
-def _trl_call(tr, logp, logp_old, logp_ref, adv, mask):
-    B, L = logp.shape
-    inputs = dict(prompt_ids=torch.zeros(B, 1, dtype=torch.long),
-                  prompt_mask=torch.ones(B, 1, dtype=torch.long),
-                  completion_ids=torch.zeros(B, L, dtype=torch.long),
-                  completion_mask=mask.to(logp.dtype), advantages=adv,
-                  old_per_token_logps=logp_old, ref_per_token_logps=logp_ref,
-                  num_items_in_batch=mask.to(logp.dtype).sum())
-    return _patched(tr, logp)._compute_loss(None, inputs)
-
-
-@torch_defaults
-def k3_gradient_exact(vocab: int = 8, *, seed: int = 0) -> KLGradient:
-    r"""The expected gradient of TRL's KL term under on-policy sampling, exactly.
-
-    A one-token answer o ~ pi_theta = softmax(theta) over ``vocab`` tokens, pi_ref =
-    softmax(theta_ref). For each o, TRL's ``_compute_loss`` (loss_type "grpo", beta = 1,
-    A = 0, logp_old = logp: the clip term is 0) returns k3(o) = exp(ref_o - logp_o) -
-    (ref_o - logp_o) - 1; its gradient in theta, o held fixed, is (1 - pi_ref(o)/pi(o))
-    grad log pi(o). Summing pi(o) times that over all o gives
-    sum_o (pi(o) - pi_ref(o)) grad log pi(o) = -sum_o pi_ref(o) grad log pi(o)
-    = grad KL(pi_ref || pi) = pi - pi_ref (chapter 13; pgbook.kl_table's cell
-    (k3, loss, on) -> KL(ref||pi)), not grad KL(pi || pi_ref) (the value's target).
-    Tolerance: vocab terms of float64 rounding, each <= 8 u64 (|pi - ref| <= 1):
-    tol = 8 (vocab + 8) u64.
-    """
-    vocab = V.positive_int(vocab, "vocab", minimum=2)
-    seed = V.positive_int(seed, "seed", minimum=0)
-    g = torch.Generator().manual_seed(seed)
-    theta = torch.randn(vocab, generator=g, dtype=D).requires_grad_(True)
-    ref = torch.log_softmax(torch.randn(vocab, generator=g, dtype=D), -1)
-    tr = _stand_in("grpo", 1.0, 0.2, None, "token", None, None)
-    logpi = torch.log_softmax(theta, -1)
-    expected = torch.zeros(vocab, dtype=D)
-    one = torch.ones(1, 1, dtype=D)
-    for o in range(vocab):
-        lp = torch.log_softmax(theta, -1)[o].reshape(1, 1)
-        loss = _trl_call(tr, lp, lp.detach(), ref[o].reshape(1, 1), torch.zeros(1, dtype=D),
-                         one)
-        (grad,) = torch.autograd.grad(loss, theta)
-        expected += logpi[o].exp().detach() * grad
-    pi = logpi.exp().detach()
-    ref_pi = pi - ref.exp()
-    theta2 = theta.detach().requires_grad_(True)
-    lp2 = torch.log_softmax(theta2, -1)
-    (pi_ref,) = torch.autograd.grad((lp2.exp() * (lp2 - ref)).sum(), theta2)
-    return KLGradient(vocab, (expected - ref_pi).abs().max().item(),
-                      (expected - pi_ref).abs().max().item(), 8 * (vocab + 8) * U64)
-
-
-# --------------------------------------------------------------------------------------------
-# Conformance: TRL's loss code as a reader's loss_fn.
-# --------------------------------------------------------------------------------------------
-
-def trl_grpo_loss_fn(loss_type: str = "grpo", *, eps: float = 0.2,
-                     eps_high: float | None = None, beta: float = 0.0,
-                     max_completion_length: int = 8, importance_level: str = "token"):
-    r"""TRL 1.16.0's ``GRPOTrainer._compute_loss`` as ``loss_fn(logp, logp_old, logp_ref, adv,
-    mask) -> loss`` (the signature of :func:`pgbook.conformance.check_grpo_loss`): a stand-in
-    trainer whose ``_get_per_token_logps_and_entropies`` returns the given ``logp``, so
-    every line after it (ratio, clip, k3, the ``loss_type`` reduction) is TRL's own. TRL
-    minimises: the result is -J (``sign="loss"``). ``mask`` (B, L) 0/1 or bool."""
-    _choice(loss_type, "loss_type", ("grpo", "bnpo", "dapo", "dr_grpo"))
-    eps, eps_high = V.clip_bounds(eps, eps_high)
-    beta = V.number(beta, "beta", low=0.0)
-    mcl = V.positive_int(max_completion_length, "max_completion_length")
-    importance_level = _choice(importance_level, "importance_level", IMPORTANCE_LEVELS)
-
-    @torch_defaults
-    def loss_fn(logp, logp_old, logp_ref, adv, mask):
-        tr = _stand_in(loss_type, beta, eps, eps_high, importance_level, mcl, None)
-        return _trl_call(tr, logp, logp_old, logp_ref, adv, mask)
-
-    return loss_fn
-
-
-@torch_defaults
-def conformance_report(loss_type: str = "grpo", *, stated: str | None = None,
-                       beta: float = 0.0, eps: float = 0.2, eps_high: float | None = None):
-    """:func:`pgbook.conformance.check_grpo_loss` on :func:`trl_grpo_loss_fn` (``loss_type``)
-    under the conventions ``stated`` (default: the same loss_type; a different one is a
-    wrongly stated convention, which must fail). max_completion_length = 8."""
-    from ..conformance import check_grpo_loss
-
-    loss_type = _choice(loss_type, "loss_type", ("grpo", "bnpo", "dapo", "dr_grpo"))
-    stated = loss_type if stated is None else _choice(stated, "stated",
-                                                      ("grpo", "bnpo", "dapo", "dr_grpo"))
-    fn = trl_grpo_loss_fn(loss_type, eps=eps, eps_high=eps_high, beta=beta)
-    return check_grpo_loss(fn, loss_type=stated, eps=eps, eps_high=eps_high, beta=beta,
-                           max_completion_length=8 if stated == "dr_grpo" else None)
