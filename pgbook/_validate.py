@@ -109,9 +109,10 @@ def flag(x, name: str) -> bool:
     return x
 
 
-def choice(x, name: str, options) -> str:
-    """Check that ``x`` is one of ``options`` (strings); returns it."""
-    if not isinstance(x, str) or x not in options:
+def choice(x, name: str, options):
+    """Check that ``x`` is one of ``options`` (same type and value: 1 is not True, "1" not
+    1); returns it."""
+    if not any(type(x) is type(o) and x == o for o in options):
         raise ValueError(f"{name} must be one of {tuple(options)}, got {x!r}")
     return x
 

@@ -41,6 +41,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from . import _validate as V
 from .kl_estimators import ESTIMATORS, PLACEMENTS
 from .symbolic import simplify_difference, softmax, softmax_log_prob, softmax_score
 
@@ -275,11 +276,9 @@ def _check_cell_args(estimator, placement, sampling, target, value, detach, weig
                              ("sampling", sampling, SAMPLINGS),
                              ("target", target, tuple(GRADIENT_TARGETS)),
                              ("value", value, tuple(VALUE_TARGETS))]:
-        if not isinstance(x, str) or x not in allowed:
-            raise ValueError(f"{name} must be one of {allowed}, got {x!r}")
+        V.choice(x, name, allowed)
     for name, x in [("detach", detach), ("weight_grad", weight_grad)]:
-        if not isinstance(x, bool):
-            raise ValueError(f"{name} must be a bool (True or False), got {x!r}")
+        V.flag(x, name)
 
 
 def prove_kl_cell(estimator: str, placement: str, sampling: str, *, target: str, value: str,

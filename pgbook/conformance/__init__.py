@@ -197,12 +197,6 @@ def _common(fn, fn_name, rtol, seed):
     return V.number(rtol, "rtol", low=0.0, low_open=True)
 
 
-def _choice(x, name, options):
-    if not isinstance(x, str) or x not in options:
-        raise ValueError(f"{name} must be one of {tuple(options)}, got {x!r}")
-    return x
-
-
 def _to_objective(out, sign, reduction, count):
     """The reader's scalar as pgbook's J: negate a loss, divide a sum by the sample count."""
     if not isinstance(out, torch.Tensor):
@@ -231,7 +225,7 @@ def check_ppo_clip(loss_fn: Callable, *, eps: float = 0.2, eps_high: float | Non
     """
     rtol = _common(loss_fn, "loss_fn", rtol, seed)
     eps, eps_high = V.clip_bounds(eps, eps_high)
-    sign, reduction = _choice(sign, "sign", SIGNS), _choice(reduction, "reduction",
+    sign, reduction = V.choice(sign, "sign", SIGNS), V.choice(reduction, "reduction",
                                                             ("mean", "sum"))
     cases = ppo_cases(eps, eps_high, seed)
 
@@ -267,7 +261,7 @@ def check_gae(fn: Callable, *, gamma: float = 0.99, lam: float = 0.95,
     rtol = _common(fn, "fn", rtol, seed)
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
     lam = V.number(lam, "lam", low=0.0, high=1.0)
-    layout = _choice(layout, "layout", ("time_major", "batch_major"))
+    layout = V.choice(layout, "layout", ("time_major", "batch_major"))
     V.flag(check_grad, "check_grad")
 
     def reference(x):
@@ -311,12 +305,12 @@ def check_grpo_loss(loss_fn: Callable, *, loss_type: str = "grpo", eps: float = 
     floating dtype (0/1). Battery: :func:`~pgbook.conformance.batteries.grpo_cases`.
     """
     rtol = _common(loss_fn, "loss_fn", rtol, seed)
-    aggregation = LOSS_TYPES[_choice(loss_type, "loss_type", LOSS_TYPES)]
+    aggregation = LOSS_TYPES[V.choice(loss_type, "loss_type", LOSS_TYPES)]
     eps, eps_high = V.clip_bounds(eps, eps_high)
     beta = V.number(beta, "beta", low=0.0)
-    kl_estimator = _choice(kl_estimator, "kl_estimator", ESTIMATORS)
+    kl_estimator = V.choice(kl_estimator, "kl_estimator", ESTIMATORS)
     V.flag(kl_ratio_weight, "kl_ratio_weight")
-    sign = _choice(sign, "sign", SIGNS)
+    sign = V.choice(sign, "sign", SIGNS)
     if not isinstance(mask_dtype, torch.dtype) or not (mask_dtype == torch.bool
                                                        or mask_dtype.is_floating_point):
         raise ValueError(f"mask_dtype must be torch.bool or a floating dtype, got {mask_dtype!r}")
@@ -363,10 +357,10 @@ def check_kl_penalty(fn: Callable, *, estimator: str = "k3", placement: str = "l
     :func:`~pgbook.conformance.batteries.kl_cases`.
     """
     rtol = _common(fn, "fn", rtol, seed)
-    estimator = _choice(estimator, "estimator", ESTIMATORS)
-    placement = _choice(placement, "placement", PLACEMENTS)
+    estimator = V.choice(estimator, "estimator", ESTIMATORS)
+    placement = V.choice(placement, "placement", PLACEMENTS)
     V.flag(importance_weighted, "importance_weighted")
-    reduction = _choice(reduction, "reduction", ("none", "mean", "sum"))
+    reduction = V.choice(reduction, "reduction", ("none", "mean", "sum"))
     reduce = {"none": lambda k: k, "mean": torch.mean, "sum": torch.sum}[reduction]
 
     def reference(x):
@@ -399,7 +393,7 @@ def check_group_advantages(fn: Callable, *, baseline: str = "mean", scale_by_std
     tolerance. Values only. Battery: :func:`~pgbook.conformance.batteries.group_cases`.
     """
     rtol = _common(fn, "fn", rtol, seed)
-    baseline = _choice(baseline, "baseline", ("mean", "leave_one_out"))
+    baseline = V.choice(baseline, "baseline", ("mean", "leave_one_out"))
     V.flag(scale_by_std, "scale_by_std")
     V.flag(unbiased, "unbiased")
     eps = V.number(eps, "eps", low=0.0)

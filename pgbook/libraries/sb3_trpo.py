@@ -84,12 +84,6 @@ class Agreement:
                 f"(tolerance {self.tolerance:.1e})")
 
 
-def _variant(x, allowed, name="variant") -> str:
-    if x not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {x!r}")
-    return x
-
-
 def _agreement(name, lib, ref, tol, **extra) -> Agreement:
     err = (lib - ref).abs().max().item()
     return Agreement(name, lib.detach(), ref.detach(), err, float(tol), extra)
@@ -135,7 +129,7 @@ def compare_conjugate_gradient(*, dim: int = 20, iters: int = 10, n_systems: int
     n_systems = V.positive_int(n_systems, "n_systems")
     condition = V.number(condition, "condition", low=1.0)
     seed = V.positive_int(seed, "seed", minimum=0)
-    variant = _variant(variant, CG_VARIANTS)
+    variant = V.choice(variant, "variant", CG_VARIANTS)
     gen = torch.Generator().manual_seed(seed)
     libs, refs, exacts = [], [], []
     for k in range(n_systems):
@@ -236,7 +230,7 @@ def compare_hessian_vector_product(*, hidden: int = 16, n_states: int = 64,
     n_vectors = V.positive_int(n_vectors, "n_vectors")
     moved = V.number(moved, "moved", low=0.0)
     seed = V.positive_int(seed, "seed", minimum=0)
-    variant = _variant(variant, HVP_VARIANTS)
+    variant = V.choice(variant, "variant", HVP_VARIANTS)
     model = _trpo_model(hidden, 8, seed)
     policy = model.policy
     params = _actor_params(policy)
@@ -382,7 +376,7 @@ def compare_trpo_step(*, hidden: int = 16, n_steps: int = 64, seed: int = 0,
     seed = V.positive_int(seed, "seed", minimum=0)
     hidden = V.positive_int(hidden, "hidden")
     n_steps = V.positive_int(n_steps, "n_steps", minimum=2)
-    variant = _variant(variant, STEP_VARIANTS)
+    variant = V.choice(variant, "variant", STEP_VARIANTS)
     target_kl = V.number(target_kl, "target_kl", low=0.0, low_open=True)
     model = _trpo_model(hidden, n_steps, seed, target_kl=target_kl)
     buf = _collect(model, seed)

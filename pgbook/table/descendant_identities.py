@@ -27,6 +27,7 @@ from functools import cache
 
 import sympy as sp
 
+from .. import _validate as V
 from ..piecewise import (
     Region,
     clip,
@@ -55,11 +56,6 @@ AGGREGATION_CLAIMS = ("sequence_mean", "token_mean", "constant")
 _LENGTHS = (1, 2, 3)  # answer lengths of the symbolic batch
 
 
-def _choice(value, name: str, options: tuple) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-
-
 def _decide(residuals, points, what: str) -> bool:
     """True if every residual is exactly 0; False if one is provably non-zero at one of the
     exact ``points`` (each a substitution; branches decided there); else AssertionError."""
@@ -84,8 +80,8 @@ def aggregation_identity(aggregation: str, claimed: str) -> bool:
     with a symbol C >= 3). True iff B dJ/dl_{i,t} = Psi_{i,t} with the weight of ``claimed``:
     f' / |o_i| (GRPO), B f' / sum_j |o_j| (DAPO) or f' / C (Dr. GRPO), for every token.
     A mismatch is shown non-zero at f' = 1, C = 4 (chapter 13, "Aggregation")."""
-    _choice(aggregation, "aggregation", AGGREGATION_CLAIMS)
-    _choice(claimed, "claimed", AGGREGATION_CLAIMS)
+    V.choice(aggregation, "aggregation", AGGREGATION_CLAIMS)
+    V.choice(claimed, "claimed", AGGREGATION_CLAIMS)
     C = sp.Symbol("C", positive=True)
     B, total = len(_LENGTHS), sum(_LENGTHS)
 
@@ -107,7 +103,7 @@ def dr_grpo_identity(claimed: str) -> bool:
     (1 - rho)) / C (``claimed="constant"``), or GRPO's 1/|o_i| claimed for it
     (``"sequence_mean"``, False). The token term's derivative is GRPO's
     (:func:`pgbook.table.identities.grpo_identity`)."""
-    _choice(claimed, "claimed", ("constant", "sequence_mean"))
+    V.choice(claimed, "claimed", ("constant", "sequence_mean"))
     return grpo_identity() and aggregation_identity("constant", claimed)
 
 
@@ -139,7 +135,7 @@ def dapo_identity(indicator: str) -> bool:
     eps_high) A (``indicator="asymmetric"``, True) and not the symmetric indicator of PPO
     (``"symmetric"``: 0 on 1+eps < r <= 1+eps_high with A > 0, where the derivative is A);
     and its token mean has Psi = B f' / sum_j |o_j| (:func:`aggregation_identity`)."""
-    _choice(indicator, "indicator", ("asymmetric", "symmetric"))
+    V.choice(indicator, "indicator", ("asymmetric", "symmetric"))
     r, A, eps, eps_high, proof, regions = _asymmetric_clip()
     ind = not_clip(r, A, eps, eps_high if indicator == "asymmetric" else None)
     residuals = [proof.derivatives[reg.name].subs(reg.substitution)
@@ -156,7 +152,7 @@ def gspo_identity(ratio: str) -> bool:
     every token (``ratio="sequence"``, True), not the per-token r_t A / n with
     r_t = exp(l_t - l_old,t) (``"token"``, False for n >= 2); the clip acts on s with
     d/ds min(s A, clip(s) A) = 1_not-clip(s, A) A (the asymmetric clip proof)."""
-    _choice(ratio, "ratio", ("sequence", "token"))
+    V.choice(ratio, "ratio", ("sequence", "token"))
     _asymmetric_clip()  # the clip's derivative in s, region by region (raises if wrong)
     A = sp.Symbol("A", real=True)
     residuals, point = [], {A: 1}
@@ -213,7 +209,7 @@ def rloo_identity(baseline: str) -> bool:
     and is (1 - 1/G) grad J with the group mean A_i = R_{o_i} - (R_{o_1} + R_{o_2})/2
     (``"group-mean"``, False). Also A_i^LOO = r_i - (1/(G-1)) sum_{j != i} r_j
     = G/(G-1) (r_i - mean r) for G = 4."""
-    _choice(baseline, "baseline", ("leave-one-out", "group-mean"))
+    V.choice(baseline, "baseline", ("leave-one-out", "group-mean"))
     z = sp.symbols("z_0:3", real=True)
     R = sp.symbols("R_0:3", real=True)
     pi = softmax(z)

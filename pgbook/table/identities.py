@@ -19,6 +19,7 @@ from functools import cache
 
 import sympy as sp
 
+from .. import _validate as V
 from ..mdp import TabularMDP
 from ..piecewise import (
     decide_branches,
@@ -55,11 +56,6 @@ def _flag(value, name: str) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be a bool, got {value!r}")
     return value
-
-
-def _choice(value, name: str, options: tuple) -> None:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
 
 
 def _nonzero_at(diff: sp.Matrix, point: dict) -> bool:
@@ -141,9 +137,9 @@ def value_identity(kind: str, discount: bool, error: str | None = None) -> bool:
     """grad J = E[sum_t score_t Psi_t] for Psi_t = [gamma^t] Q_t (``kind="Q"``, (0.10)) or A_t
     (``"A"``, (0.12)), Q_t + eps_t(s, a) (``error="eps"``: a learned critic with symbolic
     errors) or Q_t - V_t - eta_t(s) (``error="eta"``: a learned baseline) (chapter 6)."""
-    _choice(kind, "kind", ("Q", "A"))
+    V.choice(kind, "kind", ("Q", "A"))
     _flag(discount, "discount")
-    _choice(error, "error", (None, "eps", "eta"))
+    V.choice(error, "error", (None, "eps", "eta"))
     mdp, u, pi, grad_J = _sym_mdp()
     T, S, A = mdp.horizon, mdp.n_states, mdp.n_actions
     Q, V_ = mdp.q_values_sym(pi), mdp.state_values_sym(pi)
@@ -292,7 +288,7 @@ def clip_identity(indicator: str) -> bool:
     1_not-clip (``"not_clip"``, chapter 8) or 'r inside the clip range' (``"inside"``, the
     reading its words suggest). The derivatives are those of
     :func:`pgbook.piecewise.prove_clip_derivative`."""
-    _choice(indicator, "indicator", ("not_clip", "inside"))
+    V.choice(indicator, "indicator", ("not_clip", "inside"))
     r, A, eps, proof, regions = _clip_proof()
     if indicator == "not_clip":
         ind = not_clip(r, A, eps)
@@ -327,8 +323,8 @@ def kl_identity(weight: str, direction: str) -> bool:
     (d pi_o / d z_j = pi_o (1[o = j] - pi_j), d L_o / d z_j = 1[o = j] - pi_j). True if the
     difference cancels to 0; False if it is non-zero at pi = (1/2, 1/3, 1/6), pi_ref uniform.
     """
-    _choice(weight, "weight", ("k3", "log-ratio"))
-    _choice(direction, "direction", ("theta||ref", "ref||theta"))
+    V.choice(weight, "weight", ("k3", "log-ratio"))
+    V.choice(direction, "direction", ("theta||ref", "ref||theta"))
     p0, p1, q0, q1 = sp.symbols("p_0 p_1 q_0 q_1", positive=True)
     pi, ref = [p0, p1, 1 - p0 - p1], [q0, q1, 1 - q0 - q1]
     L = sp.symbols("L_0:3", real=True)
