@@ -71,7 +71,12 @@ class Agreement:
 
     @property
     def ratio(self) -> float:
-        """The max error over the tolerance: passed iff <= 1."""
+        """The max error over the tolerance: passed iff <= 1 (0 for an exact match, inf for a
+        nonzero error against a zero tolerance, e.g. a step scale of 0)."""
+        if self.max_error == 0.0:
+            return 0.0
+        if self.tolerance <= 0.0:
+            return math.inf
         return self.max_error / self.tolerance
 
     @property
@@ -391,8 +396,10 @@ def compare_trpo_step(*, hidden: int = 16, n_steps: int = 64, seed: int = 0,
     lib = torch.nn.utils.parameters_to_vector(params).detach() - theta_old
     ref = _pgbook_step(snapshot, batch, model, x0, variant)
     n = theta_old.numel()
-    tol = (model.cg_max_steps * n_steps * n * ref["condition"] * U64
-           * lib.abs().max().item())
+    # Scale by the larger of the two steps: when the library rejects every line-search trial its
+    # step is 0, and a bound proportional to it alone would be 0 (ZeroDivisionError in ratio).
+    scale = max(lib.abs().max().item(), ref["delta"].abs().max().item())
+    tol = model.cg_max_steps * n_steps * n * ref["condition"] * U64 * scale
     logged = model.logger.name_to_value
     return _agreement(f"TRPO.train() actor step vs pgbook trust-region step ({variant})",
                       lib, ref["delta"], tol, n_params=n, condition=ref["condition"],

@@ -84,3 +84,17 @@ def test_trpo_step_wrong_variants_fail(variant):
 def test_bad_input(fn, kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         fn(**kwargs)
+
+
+def test_trpo_step_undamped_library_fails_cleanly(monkeypatch):
+    """A library HVP without damping (whose line search then rejects every trial: a zero step)
+    must give a failing comparison, not a ZeroDivisionError from a zero tolerance."""
+    from sb3_contrib.trpo.trpo import TRPO
+    from sb3_contrib.common.utils import flat_grad
+
+    def undamped(self, params, grad_kl, vector, retain_graph=True):
+        return flat_grad((grad_kl * vector).sum(), params, retain_graph=retain_graph)
+
+    monkeypatch.setattr(TRPO, "hessian_vector_product", undamped)
+    c = S.compare_trpo_step()
+    assert not c.passed and c.ratio > 1
