@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from . import _validate as V
 
@@ -36,6 +37,7 @@ __all__ = [
     "conjugate_gradient",
     "fisher_vector_product",
     "flat_grad",
+    "line_search",
     "trust_region_step",
     "unflatten",
 ]
@@ -115,21 +117,30 @@ def fisher_vector_product(kl: torch.Tensor, params: Sequence[torch.Tensor], *,
 
 
 def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, *,
-                       iters: int = 10, tol: float = 1e-10) -> torch.Tensor:
+                       iters: int = 10, tol: float = 1e-10,
+                       x0: torch.Tensor | None = None) -> torch.Tensor:
     r"""Approximately solve M x = b for a symmetric positive-definite M given only v -> M v.
 
-    Standard conjugate gradient from x = 0 (Nocedal and Wright, alg. 5.2): at most ``iters``
-    products, stopping early once the squared residual |b - M x|^2 < ``tol``. In exact
-    arithmetic it finishes in at most dim(b) iterations; TRPO uses about 10.
+    Standard conjugate gradient (Nocedal and Wright, alg. 5.2) from x = ``x0`` (default 0;
+    sb3-contrib starts from 1e-4 times a normal draw, which costs one more product): at most
+    ``iters`` products after the start, stopping early once the squared residual
+    |b - M x|^2 < ``tol``. In exact arithmetic it finishes in at most dim(b) iterations;
+    TRPO uses about 10.
     """
     if not callable(matvec):
         raise ValueError("matvec must be a callable v -> M v")
     V.tensor(b, "b", ndim=1, nonempty=True)
     iters = V.positive_int(iters, "iters")
     tol = V.number(tol, "tol", low=0.0)
-    x = torch.zeros_like(b)
-    residual = b.clone()  # b - M x with x = 0
-    direction = b.clone()
+    if x0 is None:
+        x = torch.zeros_like(b)
+        residual = b.clone()  # b - M x with x = 0
+    else:
+        V.tensor(x0, "x0", ndim=1)
+        V.same_shape(b=b, x0=x0)
+        x = x0.clone()
+        residual = b - matvec(x0)
+    direction = residual.clone()
     rr = residual @ residual
     for _ in range(iters):
         if rr < tol:
@@ -155,19 +166,52 @@ def conjugate_gradient(matvec: Callable[[torch.Tensor], torch.Tensor], b: torch.
 
 
 def trust_region_step(g: torch.Tensor, fvp: Callable[[torch.Tensor], torch.Tensor],
-                      max_kl: float, *, cg_iters: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+                      max_kl: float, *, cg_iters: int = 10,
+                      x0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     r"""TRPO's full step: s = sqrt(2 delta / x^T M x) x with x ~ M^{-1} g from CG (chapter 7),
     where M is the matrix ``fvp`` multiplies by (F + lambda I for a damped Fisher product).
 
     Returns (s, x). s maximises the linear model g^T s on the ellipsoid (1/2) s^T M s = delta
     (``max_kl``), the quadratic model of KL(pi_old || pi_theta) <= delta. A line search
-    (:mod:`pgbook.algos.trpo`) then shrinks s until the true KL and surrogate are acceptable.
+    (:func:`line_search`) then shrinks s until the true KL and surrogate are acceptable.
+    ``x0`` starts CG (:func:`conjugate_gradient`).
     """
     V.tensor(g, "g", ndim=1)
     max_kl = V.number(max_kl, "max_kl", low=0.0, low_open=True)
     cg_iters = V.positive_int(cg_iters, "cg_iters")
-    x = conjugate_gradient(fvp, g, iters=cg_iters)
+    x = conjugate_gradient(fvp, g, iters=cg_iters, x0=x0)
     xFx = x @ fvp(x)
     if not xFx > 0:
         raise ValueError("the natural gradient has zero curvature; is g zero?")
     return torch.sqrt(2 * max_kl / xFx) * x, x
+
+
+def line_search(params: Sequence[torch.Tensor], full_step: torch.Tensor,
+                trial: Callable[[], tuple[float, float]], max_kl: float, *,
+                shrink: float = 0.8, steps: int = 10) -> tuple[float, float, float]:
+    r"""TRPO's backtracking line search (chapter 7): set the parameters to theta_old + f s for
+    f = 1, shrink, shrink^2, ... (at most ``steps`` tries) and accept the first f at which
+    ``trial()`` -> (KL(pi_old || pi_theta), surrogate gain) has KL <= ``max_kl`` and gain > 0.
+
+    ``params`` hold theta_old on entry; on return they hold the accepted step, or theta_old
+    again if no try was accepted. Returns (f, KL, gain) of the accepted try, or (0, 0, 0).
+    """
+    params = _check_params(params)
+    theta_old = parameters_to_vector(params).detach()
+    V.tensor(full_step, "full_step", ndim=1)
+    V.same_shape(full_step=full_step, theta=theta_old)
+    if not callable(trial):
+        raise ValueError("trial must be a callable () -> (kl, gain)")
+    max_kl = V.number(max_kl, "max_kl", low=0.0, low_open=True)
+    shrink = V.number(shrink, "shrink", low=0.0, high=1.0, low_open=True, high_open=True)
+    steps = V.positive_int(steps, "steps")
+    with torch.no_grad():
+        fraction = 1.0
+        for _ in range(steps):
+            vector_to_parameters(theta_old + fraction * full_step, params)
+            kl, gain = trial()
+            if kl <= max_kl and gain > 0:
+                return fraction, kl, gain
+            fraction *= shrink
+        vector_to_parameters(theta_old, params)  # no acceptable step: stay
+    return 0.0, 0.0, 0.0

@@ -139,3 +139,40 @@ def test_unflatten_by_hand_and_bad_input():
         unflatten(torch.arange(4.0), [(2, 2)])
     with pytest.raises(ValueError, match="flat must have 1"):
         unflatten(torch.zeros(2, 2), {"a": (2, 2)})
+
+
+def test_cg_from_x0_solves_the_same_system_and_differs_after_few_iterations(gen):
+    M = _spd(20, gen, cond=10.0)
+    b = torch.randn(20, dtype=D, generator=gen)
+    x0 = 1e-2 * torch.randn(20, dtype=D, generator=gen)
+    exact = torch.linalg.solve(M, b)
+    full = conjugate_gradient(lambda v: M @ v, b, iters=200, tol=1e-28, x0=x0)
+    assert torch.allclose(full, exact, atol=1e-10, rtol=0)
+    # after 3 iterations the start matters: CG from x0 is x0 + CG from 0 on b - M x0
+    short = conjugate_gradient(lambda v: M @ v, b, iters=3, x0=x0)
+    shifted = x0 + conjugate_gradient(lambda v: M @ v, b - M @ x0, iters=3)
+    assert torch.allclose(short, shifted, atol=1e-13, rtol=0)
+    assert (short - conjugate_gradient(lambda v: M @ v, b, iters=3)).abs().max() > 1e-6
+
+
+def test_line_search_accepts_the_first_admissible_fraction_and_restores_otherwise():
+    from pgbook.trust_region import line_search
+
+    w = torch.zeros(2, dtype=D, requires_grad=True)
+    step = torch.tensor([1.0, -2.0], dtype=D)
+
+    def trial():  # a quadratic KL and a gain that is positive for any step taken
+        return float(0.5 * (w.detach() ** 2).sum()), float(w.detach().abs().sum())
+
+    fraction, kl, gain = line_search([w], step, trial, 0.1, shrink=0.5, steps=10)
+    assert fraction == 0.125  # KL of f s is 2.5 f^2: 0.039 at f = 1/8, 0.16 at f = 1/4
+    assert torch.equal(w.detach(), 0.125 * step) and kl <= 0.1 and gain > 0
+    # the gain must be positive too: here it is only for |w|_1 < 1 (f = 1/4 of |s|_1 = 3)
+    w.data.zero_()
+    fraction, _, gain = line_search([w], step, lambda: (0.0, 1 - float(w.detach().abs().sum())),
+                                    0.1, shrink=0.5)
+    assert fraction == 0.25 and gain == 0.25
+    w.data.copy_(0.125 * step)
+    fraction, kl, gain = line_search([w], step, lambda: (1.0, 1.0), 0.1, steps=3)
+    assert (fraction, kl, gain) == (0.0, 0.0, 0.0)
+    assert torch.equal(w.detach(), 0.125 * step)  # back at the parameters it started from

@@ -32,11 +32,11 @@ about 69k to about 32k. Read top to bottom: ``Config``, then ``train``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import torch
 from torch.distributions import kl_divergence
-from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from tqdm import tqdm
 
 from .. import _validate as V
@@ -45,7 +45,7 @@ from ..nets import ValueNet, policy_for
 from ..objectives import trpo
 from ..returns import gae
 from ..rollout import Collector
-from ..trust_region import fisher_vector_product, flat_grad, trust_region_step
+from ..trust_region import fisher_vector_product, flat_grad, line_search, trust_region_step
 from .run import check_run_settings, checked_config, training_run
 
 __all__ = ["Config", "train"]
@@ -94,6 +94,14 @@ class Config:
         if batch % self.value_minibatch_size:
             raise ValueError(f"value_minibatch_size={self.value_minibatch_size} must divide the "
                              f"batch num_envs * num_steps = {batch}")
+
+
+def _kl_and_gain(policy, old_dist, obs, actions, logp_old, adv, before: float):
+    """The exact KL-bar(pi_old || pi_theta) and the surrogate's gain L - L(theta_old) at the
+    current parameters (step 5's acceptance test)."""
+    dist = policy.dist(obs)
+    return (kl_divergence(old_dist, dist).mean().item(),
+            trpo(dist.log_prob(actions), logp_old, adv).item() - before)
 
 
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
@@ -148,22 +156,11 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
                 full_step = torch.sqrt(2 * config.max_kl / (g @ fvp(g))) * g
 
             # 5. Backtracking line search on the exact KL and the surrogate.
-            theta_old = parameters_to_vector(params).detach()
-            accepted, new_kl, gain = 0.0, 0.0, 0.0
-            with torch.no_grad():
-                fraction = 1.0
-                for _ in range(config.line_search_steps):
-                    vector_to_parameters(theta_old + fraction * full_step, params)
-                    trial = policy.dist(obs)
-                    trial_kl = kl_divergence(old_dist, trial).mean().item()
-                    trial_gain = (trpo(trial.log_prob(actions), logp_old, adv).item()
-                                  - surrogate.item())
-                    if trial_kl <= config.max_kl and trial_gain > 0:
-                        accepted, new_kl, gain = fraction, trial_kl, trial_gain
-                        break
-                    fraction *= config.line_search_shrink
-                else:
-                    vector_to_parameters(theta_old, params)  # no acceptable step: stay
+            trial = partial(_kl_and_gain, policy, old_dist, obs, actions, logp_old, adv,
+                            surrogate.item())
+            accepted, new_kl, gain = line_search(params, full_step, trial, config.max_kl,
+                                                 shrink=config.line_search_shrink,
+                                                 steps=config.line_search_steps)
 
             # 6. Fit the value function to the GAE targets.
             for _ in range(config.value_epochs):

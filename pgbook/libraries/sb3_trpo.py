@@ -5,10 +5,9 @@ Three pieces of ``sb3_contrib`` are compared, each with a wrong variant run thro
 comparison that must fail:
 
 * ``sb3_contrib/common/utils.py, conjugate_gradient_solver``: CG for M x = b. It starts from
-  x_0 = 1e-4 * randn (the global torch generator), not from 0 as
-  :func:`pgbook.trust_region.conjugate_gradient` does. CG from x_0 on b is x_0 plus CG from 0
-  on the residual r_0 = b - M x_0 (same Krylov space K(M, r_0), same recurrences), so pgbook's
-  CG is run on r_0 and shifted by the same x_0. Both do ``max_iter`` products M p and stop
+  x_0 = 1e-4 * randn (the global torch generator), where
+  :func:`pgbook.trust_region.conjugate_gradient` starts from 0 unless given ``x0``; pgbook's
+  side is run from the same x_0. Both do ``max_iter`` products M p after the start and stop
   early once |r|^2 < 1e-10.
 * ``sb3_contrib/trpo/trpo.py, TRPO.hessian_vector_product``: v -> H v + cg_damping v, with H
   the Hessian of mean KL(pi_theta || pi_old) (``kl_divergence(distribution,
@@ -40,6 +39,7 @@ from ..trust_region import (
     conjugate_gradient,
     fisher_vector_product,
     flat_grad,
+    line_search,
     trust_region_step,
 )
 from . import torch_defaults
@@ -117,10 +117,10 @@ def compare_conjugate_gradient(*, dim: int = 20, iters: int = 10, n_systems: int
     M x = b in float64, M = Q diag(lambda) Q^T with lambda uniform in [1, ``condition``].
 
     Both run ``iters`` products M p. sb3 starts at x_0 = 1e-4 randn (torch generator seeded
-    with ``seed`` + system index); pgbook's side is x_0 + CG_0(M, b - M x_0), which equals
-    CG from x_0 in exact arithmetic. Tolerance: a perturbation of relative size
-    ``dim`` u per product, amplified by at most kappa = ``condition`` per iteration, bounds the
-    difference by iters * dim * kappa * u * max|x| (u = 2^-53).
+    with ``seed`` + system index); pgbook's side is its CG from the same ``x0``. Tolerance: a
+    perturbation of relative size ``dim`` u per product, amplified by at most kappa =
+    ``condition`` per iteration, bounds the difference by iters * dim * kappa * u * max|x|
+    (u = 2^-53).
 
     Variants: ``"zero_init"`` is pgbook's CG from 0 unshifted (the convention difference: it
     fails the rounding tolerance by about the effect of x_0); ``"no_residual_update"`` forgets
@@ -151,7 +151,7 @@ def compare_conjugate_gradient(*, dim: int = 20, iters: int = 10, n_systems: int
         torch.manual_seed(seed + k)
         x0 = 1e-4 * torch.randn_like(b)  # the same draw as inside the solver
         if variant == "correct":
-            refs.append(x0 + conjugate_gradient(matvec, b - matvec(x0), iters=iters))
+            refs.append(conjugate_gradient(matvec, b, iters=iters, x0=x0))
         elif variant == "zero_init":
             refs.append(conjugate_gradient(matvec, b, iters=iters))
         else:
@@ -306,10 +306,6 @@ def _batch_as_train_sees_it(buf) -> dict[str, torch.Tensor]:
                 adv=flattened(buf.advantages).flatten())
 
 
-def _set(params, vector) -> None:
-    torch.nn.utils.vector_to_parameters(vector, params)
-
-
 def _pgbook_step(policy, batch, model, x0, variant) -> dict:
     """pgbook's trust-region step from the snapshot ``policy`` on ``batch``: g and the damped
     FVP of KL(pi_old || pi_theta), CG (from ``x0`` as sb3 does, unless ``zero_init``), the
@@ -327,32 +323,28 @@ def _pgbook_step(policy, batch, model, x0, variant) -> dict:
     g = flat_grad(objective, params, retain_graph=True)
     fvp = fisher_vector_product(kl_divergence(old, dist).mean(), params,
                                 damping=model.cg_damping)
-    if variant == "zero_init":
-        step, x = trust_region_step(g, fvp, delta, cg_iters=model.cg_max_steps)
-    else:
-        x = x0 + conjugate_gradient(fvp, g - fvp(x0), iters=model.cg_max_steps)
-        step = x if variant == "unscaled" else torch.sqrt(2 * delta / (x @ fvp(x))) * x
+    start = None if variant == "zero_init" else x0
+    step, x = trust_region_step(g, fvp, delta, cg_iters=model.cg_max_steps, x0=start)
+    if variant == "unscaled":
+        step = x
     eye = torch.eye(g.numel(), dtype=g.dtype)  # kappa(F + lambda I) for the tolerance
     condition = torch.linalg.cond(torch.stack([fvp(e) for e in eye])).item()
     theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
-    out = dict(fraction=0.0, kl_old_new=0.0, kl_new_old=0.0, condition=condition)
+
+    def trial():  # pgbook's acceptance test: exact KL(pi_old || pi_theta) and the gain
+        dist = policy.get_distribution(obs).distribution
+        return (kl_divergence(old, dist).mean().item(),
+                (surrogate_objective(dist.log_prob(actions), logp_old, adv) - objective).item())
+
+    fraction, kl, _ = line_search(params, step, trial, delta,
+                                  shrink=model.line_search_shrinking_factor,
+                                  steps=model.line_search_max_iter)
     with torch.no_grad():
-        fraction = 1.0
-        for _ in range(model.line_search_max_iter):
-            _set(params, theta_old + fraction * step)
-            trial = policy.get_distribution(obs).distribution
-            kl = kl_divergence(old, trial).mean().item()
-            gain = (surrogate_objective(trial.log_prob(actions), logp_old, adv)
-                    - objective).item()
-            if kl <= delta and gain > 0:
-                out.update(fraction=fraction, kl_old_new=kl,
-                           kl_new_old=kl_divergence(trial, old).mean().item())
-                break
-            fraction *= model.line_search_shrinking_factor
-        else:
-            _set(params, theta_old)
-        out["delta"] = torch.nn.utils.parameters_to_vector(params) - theta_old
-    return out
+        new = policy.get_distribution(obs).distribution
+        kl_new_old = kl_divergence(new, old).mean().item() if fraction else 0.0
+        delta_theta = torch.nn.utils.parameters_to_vector(params) - theta_old
+    return dict(fraction=fraction, kl_old_new=kl, kl_new_old=kl_new_old, condition=condition,
+                delta=delta_theta)
 
 
 @torch_defaults
