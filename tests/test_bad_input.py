@@ -1279,6 +1279,7 @@ EXEMPT = {
     "libraries.trl_logps.KLGradient.wrong_ratio": "a property",
     "libraries.trl_logps.KLGradient.direction": "a property",
     "libraries.trl_logps.CONFORMANCE_LOSS_TYPES": "a constant",
+    "libraries.trl_grpo.ADVANTAGE_LINES": "a constant",
     "libraries.trl_grpo.stand_in": "builds the stand-in trainer for the module's comparisons "
                                    "and trl_logps; its callers validate every argument",
     "libraries.sb3.SCRIPTS": "a constant", "libraries.sb3.TIME_LIMIT": "a constant",

@@ -23,6 +23,8 @@ model, so the model comparisons hold to float32 bounds (see :func:`compare_loss`
 from __future__ import annotations
 
 import contextlib
+import inspect
+import math
 import types
 import warnings
 from collections import defaultdict
@@ -36,7 +38,7 @@ from ..kl_estimators import kl_k3
 from ..returns import group_advantages
 from . import torch_defaults
 
-__all__ = ["LOSS_TYPES", "VARIANTS", "AdvantageComparison", "LossComparison",
+__all__ = ["ADVANTAGE_LINES", "LOSS_TYPES", "VARIANTS", "AdvantageComparison", "LossComparison",
            "compare_group_advantages", "compare_loss", "stand_in", "tiny_lm"]
 
 #: TRL loss_type -> (pgbook aggregation, pgbook function); sapo and vespo have no pgbook twin
@@ -287,11 +289,12 @@ class AdvantageComparison:
     unbiased: bool
     max_err: float
     tol: float
+    source_matches: bool  #: TRL's method still holds the transcribed lines (ADVANTAGE_LINES)
 
     @property
     def ratio(self) -> float:
-        """The error over its bound: passed iff <= 1."""
-        return self.max_err / self.tol
+        """The error over its bound: passed iff <= 1 (and the source still matches)."""
+        return self.max_err / self.tol if self.source_matches else math.inf
 
     @property
     def passed(self) -> bool:
@@ -299,14 +302,37 @@ class AdvantageComparison:
 
     def __str__(self) -> str:
         mark = "agrees" if self.passed else "DISAGREES"
+        source = "" if self.source_matches else "; TRL's lines changed"
         return (f"TRL advantages (scale_rewards={self.scale_rewards}) vs group_advantages("
                 f"unbiased={self.unbiased}): {mark}, max error {self.max_err:.1e} "
-                f"(tolerance {self.tol:.1e})")
+                f"(tolerance {self.tol:.1e}){source}")
+
+
+#: the lines of ``GRPOTrainer._generate_and_score_completions`` (TRL 1.16.0, 2763-2787) that
+#: ``_trl_advantages`` transcribes; the comparison fails if the method no longer holds them
+ADVANTAGE_LINES = (
+    "mean_grouped_rewards = torch.nanmean(rewards.view(-1, num_generations), dim=1)",
+    "std_rewards = nanstd(rewards.view(-1, num_generations), dim=1)",
+    "advantages = rewards - mean_grouped_rewards",
+    'if self.scale_rewards != "none":',
+    "advantages = advantages / (std_rewards + 1e-4)",
+)
+
+
+def _source_matches() -> bool:
+    with _quiet_import():
+        from trl.trainer.grpo_trainer import GRPOTrainer
+    try:
+        source = inspect.getsource(GRPOTrainer._generate_and_score_completions)
+    except (OSError, TypeError):
+        return False
+    return all(line in source for line in ADVANTAGE_LINES)
 
 
 def _trl_advantages(rewards, scale_rewards):
     """TRL 1.16.0 ``_generate_and_score_completions`` lines 2763-2787 (sum_then_normalize),
-    verbatim in meaning, with TRL's own ``nanstd`` (Bessel-corrected: count / (count - 1))."""
+    transcribed (the method also generates and scores, so it cannot be called alone), with
+    TRL's own ``nanstd`` (Bessel-corrected: count / (count - 1)) called."""
     with _quiet_import():
         from trl.trainer.utils import nanstd
 
@@ -328,7 +354,9 @@ def compare_group_advantages(scale_rewards: str = "group", *, unbiased: bool = T
     :func:`pgbook.returns.group_advantages` (eps=1e-4, ``unbiased``, scale_by_std =
     scale_rewards != "none") on 6 random groups of G = 4 rewards and 2 equal-reward groups
     (both give exactly 0 there: TRL's mean of equal numbers is exact for these values).
-    ``scale_rewards="batch"`` has no pgbook twin and is not compared. Tolerance: the
+    ``scale_rewards="batch"`` has no pgbook twin and is not compared. TRL's lines are
+    transcribed (:data:`ADVANTAGE_LINES`, checked in TRL's source on every call: a changed
+    line fails the comparison); ``nanstd`` is TRL's. Tolerance: the
     centring rounds by <= 4 u64 max|r| and the division by std + 1e-4 amplifies that by
     1 / (s_min + 1e-4) (s_min the smallest std of a non-constant group), the std's own
     rounding (<= 8 u64 relative) adds 8 u64 max|A|: tol = 64 u64 (max|A| + max|r| / s_min).
@@ -352,4 +380,4 @@ def compare_group_advantages(scale_rewards: str = "group", *, unbiased: bool = T
     if scale_rewards == "group":  # nanstd's count / (count - 1) is a float32 division
         tol += 0.5 * U32 * a_max
     return AdvantageComparison(scale_rewards, unbiased,
-                               (ours - theirs).abs().max().item(), tol)
+                               (ours - theirs).abs().max().item(), tol, _source_matches())

@@ -89,8 +89,8 @@ def test_bad_input(fn, kwargs, arg):
 def test_trpo_step_undamped_library_fails_cleanly(monkeypatch):
     """A library HVP without damping (whose line search then rejects every trial: a zero step)
     must give a failing comparison, not a ZeroDivisionError from a zero tolerance."""
-    from sb3_contrib.trpo.trpo import TRPO
     from sb3_contrib.common.utils import flat_grad
+    from sb3_contrib.trpo.trpo import TRPO
 
     def undamped(self, params, grad_kl, vector, retain_graph=True):
         return flat_grad((grad_kl * vector).sum(), params, retain_graph=retain_graph)

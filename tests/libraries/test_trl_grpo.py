@@ -47,6 +47,18 @@ def test_group_advantages_unbiased_std_and_float32_bessel_factor():
     assert c.max_err > 64 * trl_grpo.U64 * 10
 
 
+def test_group_advantages_fail_when_trl_no_longer_holds_the_transcribed_lines(monkeypatch):
+    from trl.trainer.grpo_trainer import GRPOTrainer
+
+    def changed(self, inputs):
+        advantages = rewards - mean_grouped_rewards  # noqa: F821 (only its source is read)
+        return advantages / (std_rewards + 1e-6)  # noqa: F821
+
+    assert trl_grpo.compare_group_advantages().source_matches
+    monkeypatch.setattr(GRPOTrainer, "_generate_and_score_completions", changed)
+    assert not trl_grpo.compare_group_advantages().passed
+
+
 def test_k3_expected_gradient_follows_the_bias_correction_setting():
     for vocab in (2, 8, 32):
         plain = trl_logps.k3_gradient_exact(vocab, seed=vocab, bias_correction_kl=False)
