@@ -1,8 +1,12 @@
-"""``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress] [--save-curves]``.
+"""``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress] [--save-curves]``
+and ``python -m benchmarks --against sb3 NAME [NAME ...] [--seeds 5]``.
 
 Prints a markdown table of env steps and wall seconds to each benchmark's target. With
 ``--save-curves`` each benchmark's runs are also written to ``pgbook/data/curves/NAME.json``
-(pgbook.stored_runs), with the date, machine and pgbook commit they were run at.
+(pgbook.stored_runs), with the date, machine and pgbook commit they were run at. With
+``--against sb3`` each NAME of :data:`benchmarks.against_sb3.PAIRS` runs side by side with
+Stable-Baselines3 at rl-zoo's settings, interleaved seed by seed, each run in a fresh process
+(:mod:`benchmarks.against_sb3`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from pgbook import stored_runs
 
 from . import REGISTRY, markdown_table, run
+from .against_sb3 import PAIRS, side_by_side, side_by_side_table
 
 
 def _provenance(threads: int) -> dict:
@@ -50,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--progress", action="store_true", help="show progress bars")
     parser.add_argument("--save-curves", action="store_true",
                         help="write each benchmark's runs to pgbook/data/curves/NAME.json")
+    parser.add_argument("--against", choices=["sb3"], default=None,
+                        help="run each NAME side by side with Stable-Baselines3 (rl-zoo "
+                             f"settings): {', '.join(PAIRS)}")
     args = parser.parse_args(argv)
+    if args.against:
+        return _against(parser, args)
     names = list(REGISTRY) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -80,6 +90,26 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  wrote {path}", file=sys.stderr)
     print(f"torch threads: {args.threads}\n")
     print(markdown_table(results))
+    return 0
+
+
+def _against(parser, args) -> int:
+    names = list(PAIRS) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in PAIRS]
+    if unknown:
+        parser.error(f"no SB3 counterpart for {', '.join(unknown)}; paired: {', '.join(PAIRS)}")
+    if args.seeds < 1 or args.first_seed < 0 or args.threads < 1:
+        parser.error("--seeds and --threads must be >= 1, --first-seed >= 0")
+    if args.save_curves or args.progress:
+        parser.error("--save-curves and --progress are not available with --against")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    runs = side_by_side(names, seeds, threads=args.threads, budget=args.total_steps,
+                        target=args.target,
+                        on_run=lambda r: print(f"  {r.library} {r.name} seed {r.seed}: steps "
+                                               f"{r.steps}, seconds {r.seconds}",
+                                               file=sys.stderr, flush=True))
+    print(f"torch threads: {args.threads}; each run in a fresh process\n")
+    print(side_by_side_table(runs))
     return 0
 
 

@@ -1,0 +1,230 @@
+"""pgbook's trainers side by side with Stable-Baselines3: ``python -m benchmarks --against sb3``.
+
+Each registered pair (:data:`PAIRS`) names a pgbook benchmark of :data:`benchmarks.REGISTRY`
+and the SB3 (or sb3-contrib) algorithm with rl-zoo's settings for the same environment
+(``hyperparams/<algo>.yml`` of rl-baselines3-zoo: the CartPole-v1 entries of PPO, A2C and TRPO,
+the Pendulum-v1 entries of TD3 and SAC). For every seed the two libraries run one after the
+other (interleaved, so that a slow spell of the machine hits both), each in a fresh Python
+process with ``--threads`` torch threads, and each run stops at the target: the mean return of
+the last ``window`` finished episodes (CartPole-v1 475 over 20, Pendulum-v1 -200 over 10), or
+at the budget (rl-zoo's ``n_timesteps`` for SB3, the benchmark's for pgbook).
+
+Reported per seed and as medians: env steps to the target, wall seconds to the target (from
+just before the environments and the model are built), and the ratios pgbook / SB3. A run that
+misses the target is reported as "not reached", and a median or ratio over seeds where any run
+missed is reported as the count of runs that reached it, never as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+__all__ = ["PAIRS", "Pair", "Run", "run_one", "side_by_side", "side_by_side_table"]
+
+
+def _linear(start: float):
+    """rl-zoo's ``lin_<x>``: x times the fraction of training left (1 -> 0)."""
+    def schedule(progress_remaining: float) -> float:
+        return progress_remaining * start
+    return schedule
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A pgbook benchmark and its SB3 counterpart with rl-zoo's settings."""
+
+    benchmark: str  #: the name in benchmarks.REGISTRY
+    sb3_algo: str  #: "PPO", "A2C", "TD3", "SAC" (stable_baselines3) or "TRPO" (sb3_contrib)
+    env_id: str
+    n_envs: int
+    budget: int  #: rl-zoo's n_timesteps
+    kwargs: dict = field(default_factory=dict)  #: the algorithm's keyword arguments
+    target: float = 475.0
+    window: int = 20
+
+
+PAIRS: dict[str, Pair] = {
+    "ppo": Pair("ppo", "PPO", "CartPole-v1", 8, 100_000, dict(
+        n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20, ent_coef=0.0,
+        learning_rate=("lin", 1e-3), clip_range=("lin", 0.2))),
+    "a2c": Pair("a2c", "A2C", "CartPole-v1", 8, 500_000, dict(ent_coef=0.0)),
+    "trpo": Pair("trpo", "TRPO", "CartPole-v1", 2, 100_000, dict(
+        n_steps=512, batch_size=512, cg_damping=1e-3, gae_lambda=0.98, gamma=0.99,
+        learning_rate=1e-3, n_critic_updates=20)),
+    "td3": Pair("td3", "TD3", "Pendulum-v1", 1, 20_000, dict(
+        gamma=0.98, buffer_size=200_000, learning_starts=10_000, action_noise=("normal", 0.1),
+        gradient_steps=1, train_freq=1, learning_rate=1e-3,
+        policy_kwargs=dict(net_arch=[400, 300])), target=-200.0, window=10),
+    "sac": Pair("sac", "SAC", "Pendulum-v1", 1, 20_000, dict(learning_rate=1e-3),
+                target=-200.0, window=10),
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One library's run of one seed."""
+
+    library: str  #: "sb3" or "pgbook"
+    name: str
+    seed: int
+    target: float
+    window: int
+    steps: int | None  #: env steps when the trailing mean first reached the target (None: never)
+    seconds: float | None  #: wall seconds at that point
+    total_steps: int  #: env steps the run used
+
+
+def _sb3_kwargs(pair: Pair, env) -> dict:
+    import numpy as np
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    kwargs = {}
+    for key, value in pair.kwargs.items():
+        if isinstance(value, tuple) and value[0] == "lin":
+            value = _linear(value[1])
+        elif key == "action_noise":
+            n = env.action_space.shape[-1]
+            value = NormalActionNoise(np.zeros(n), value[1] * np.ones(n))
+        kwargs[key] = value
+    return kwargs
+
+
+def _run_sb3(pair: Pair, seed: int, budget: int, target: float) -> Run:
+    import sb3_contrib
+    import stable_baselines3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class StopAtTarget(BaseCallback):
+        def __init__(self):
+            super().__init__()
+            self.returns: list[float] = []
+            self.hit: tuple[int, float] | None = None
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.returns.append(float(info["episode"]["r"]))
+            last = self.returns[-pair.window:]
+            if len(last) == pair.window and sum(last) / pair.window >= target:
+                self.hit = (self.num_timesteps, time.perf_counter() - start)
+                return False
+            return True
+
+    start = time.perf_counter()
+    env = make_vec_env(pair.env_id, n_envs=pair.n_envs, seed=seed)
+    module = sb3_contrib if pair.sb3_algo == "TRPO" else stable_baselines3
+    algo = getattr(module, pair.sb3_algo)
+    model = algo("MlpPolicy", env, seed=seed, verbose=0, **_sb3_kwargs(pair, env))
+    callback = StopAtTarget()
+    model.learn(total_timesteps=budget, callback=callback)
+    steps, seconds = callback.hit if callback.hit else (None, None)
+    return Run("sb3", pair.benchmark, seed, target, pair.window, steps, seconds,
+               int(model.num_timesteps))
+
+
+def _run_pgbook(pair: Pair, seed: int, budget: int | None, target: float) -> Run:
+    from . import run
+
+    (result,) = run(pair.benchmark, [seed], target=target, total_steps=budget)
+    return Run("pgbook", pair.benchmark, seed, target, pair.window, result.steps, result.seconds,
+               result.total_steps)
+
+
+def run_one(library: str, name: str, seed: int, *, threads: int = 1,
+            budget: int | None = None, target: float | None = None) -> Run:
+    """One run in this process: ``library`` "sb3" or "pgbook", pair ``name``, ``seed``;
+    ``budget`` overrides the env-step budget (rl-zoo's n_timesteps for SB3, the benchmark's
+    total_steps for pgbook), ``target`` the pair's target."""
+    import torch
+
+    if library not in ("sb3", "pgbook"):
+        raise ValueError(f"library must be 'sb3' or 'pgbook', got {library!r}")
+    if name not in PAIRS:
+        raise ValueError(f"name must be one of {tuple(PAIRS)}, got {name!r}")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
+    pair = PAIRS[name]
+    torch.set_num_threads(threads)
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # pay torch._dynamo's import first
+    target = pair.target if target is None else float(target)
+    if library == "sb3":
+        return _run_sb3(pair, seed, pair.budget if budget is None else budget, target)
+    return _run_pgbook(pair, seed, budget, target)
+
+
+def _in_fresh_process(library: str, name: str, seed: int, threads: int,
+                      budget: int | None, target: float | None) -> Run:
+    args = [sys.executable, "-m", "benchmarks.against_sb3", library, name, str(seed),
+            str(threads), json.dumps(budget), json.dumps(target)]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{library} {name} seed {seed} failed:\n{done.stderr[-2000:]}")
+    return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def side_by_side(names: list[str], seeds: list[int], *, threads: int = 1,
+                 budget: int | None = None, target: float | None = None,
+                 on_run=None) -> list[Run]:
+    """Every pair in ``names`` on every seed, SB3 then pgbook, each run in a fresh process."""
+    runs = []
+    for name in names:
+        for seed in seeds:
+            for library in ("sb3", "pgbook"):
+                runs.append(_in_fresh_process(library, name, seed, threads, budget, target))
+                if on_run is not None:
+                    on_run(runs[-1])
+    return runs
+
+
+def _fmt(x, spec: str) -> str:
+    return "not reached" if x is None else format(x, spec)
+
+
+def _median(values: list, spec: str) -> str:
+    reached = [v for v in values if v is not None]
+    if len(reached) < len(values):
+        return f"{len(reached)}/{len(values)} reached"
+    return format(statistics.median(values), spec)
+
+
+def _ratio(ours: list, theirs: list) -> str:
+    if None in ours or None in theirs:
+        return "-"
+    return f"{statistics.median(ours) / statistics.median(theirs):.2f}"
+
+
+def side_by_side_table(runs: list[Run]) -> str:
+    """Per seed and median rows, per pair: both libraries' env steps and seconds to the
+    target, and the ratios pgbook / SB3 of the medians."""
+    lines = ["| algorithm | seed | SB3 env steps | pgbook env steps | SB3 s | pgbook s |",
+             "|---|---|---:|---:|---:|---:|"]
+    summary = ["| algorithm | task | SB3 env steps | pgbook env steps | steps ratio | SB3 s "
+               "| pgbook s | wall-time ratio |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for name in dict.fromkeys(r.name for r in runs):
+        pair, first = PAIRS[name], next(r for r in runs if r.name == name)
+        by = {lib: [r for r in runs if r.name == name and r.library == lib]
+              for lib in ("sb3", "pgbook")}
+        for theirs, ours in zip(by["sb3"], by["pgbook"], strict=True):
+            lines.append(f"| {name} | {theirs.seed} | {_fmt(theirs.steps, ',d')} "
+                         f"| {_fmt(ours.steps, ',d')} | {_fmt(theirs.seconds, '.1f')} "
+                         f"| {_fmt(ours.seconds, '.1f')} |")
+        steps = {lib: [r.steps for r in rs] for lib, rs in by.items()}
+        secs = {lib: [r.seconds for r in rs] for lib, rs in by.items()}
+        summary.append(
+            f"| {name} | {pair.env_id}, {first.target:g} over {first.window} "
+            f"| {_median(steps['sb3'], ',.0f')} | {_median(steps['pgbook'], ',.0f')} "
+            f"| {_ratio(steps['pgbook'], steps['sb3'])} | {_median(secs['sb3'], '.1f')} "
+            f"| {_median(secs['pgbook'], '.1f')} | {_ratio(secs['pgbook'], secs['sb3'])} |")
+    return "\n".join(summary) + "\n\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":  # one run, as _in_fresh_process calls it; prints the Run as JSON
+    lib, nm, sd, th, bg, tg = sys.argv[1:7]
+    out = run_one(lib, nm, int(sd), threads=int(th), budget=json.loads(bg), target=json.loads(tg))
+    print(json.dumps(out.__dict__))
