@@ -1217,9 +1217,6 @@ CASES += [
 ]
 
 EXEMPT = {
-    "libraries.sb3_trpo.Agreement": "a result record built by the compare_* functions",
-    "libraries.sb3_trpo.Agreement.passed": "a property",
-    "libraries.sb3_trpo.Agreement.ratio": "a property",
     "piecewise.ClipDerivativeProof": "a result record built only by prove_clip_derivative",
     "mdp.SampledTrajectories": "a result record built by TabularMDP.sample (checked where used)",
     "mdp.TrajectoryTable": "a result record built by TabularMDP.trajectories",
@@ -1282,6 +1279,9 @@ EXEMPT = {
     "libraries.trl_grpo.ADVANTAGE_LINES": "a constant",
     "libraries.trl_grpo.stand_in": "builds the stand-in trainer for the module's comparisons "
                                    "and trl_logps; its callers validate every argument",
+    "libraries.Agreement": "a result record built by Agreement.of",
+    "libraries.Agreement.of": "builds the record from two tensors the comparison computed",
+    "libraries.Agreement.passed": "a property", "libraries.Agreement.ratio": "a property",
     "libraries.sb3.SCRIPTS": "a constant", "libraries.sb3.TIME_LIMIT": "a constant",
     "libraries.sb3.U32": "a constant",
     "libraries.sb3.GaeComparison": "a result record built by the comparisons",
@@ -1289,9 +1289,6 @@ EXEMPT = {
     "libraries.sb3.GaeComparison.ratio": "a property",
     "libraries.sb3.RolloutComparison": "a result record built by compare_collect_rollouts",
     "libraries.sb3_ppo.PPO_VARIANTS": "a constant", "libraries.sb3_ppo.RATIOS": "a constant",
-    "libraries.sb3_ppo.PpoGradComparison": "a result record built by compare_ppo_gradient",
-    "libraries.sb3_ppo.PpoGradComparison.passed": "a property",
-    "libraries.sb3_ppo.PpoGradComparison.ratio": "a property",
 }
 
 

@@ -22,11 +22,53 @@ show a wrong variant failing.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["torch_defaults"]
+__all__ = ["Agreement", "torch_defaults"]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A library's numbers next to pgbook's on the same inputs: ``max_error`` is
+    max |library - pgbook| (entrywise), ``passed`` is max_error <= ``tolerance`` (the bound
+    the comparison derives); ``extra`` holds further measured numbers, by name."""
+
+    name: str
+    library: torch.Tensor
+    pgbook: torch.Tensor
+    max_error: float
+    tolerance: float
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, name: str, library: torch.Tensor, pgbook: torch.Tensor, tolerance: float,
+           **extra) -> Agreement:
+        """The record of ``library`` against ``pgbook`` (same shape) under ``tolerance``."""
+        error = (library - pgbook).abs().max().item()
+        return cls(name, library.detach(), pgbook.detach(), error, float(tolerance), extra)
+
+    @property
+    def ratio(self) -> float:
+        """The max error over the tolerance: passed iff <= 1 (0 for an exact match, inf for a
+        nonzero error against a zero tolerance, e.g. a step scale of 0)."""
+        if self.max_error == 0.0:
+            return 0.0
+        if self.tolerance <= 0.0:
+            return math.inf
+        return self.max_error / self.tolerance
+
+    @property
+    def passed(self) -> bool:
+        return self.ratio <= 1.0
+
+    def __str__(self) -> str:
+        mark = "agrees" if self.passed else "DISAGREES"
+        return (f"{self.name}: {mark}, max error {self.max_error:.1e} "
+                f"(tolerance {self.tolerance:.1e})")
 
 
 def torch_defaults(fn: Callable) -> Callable:

@@ -216,8 +216,7 @@ def compare_gae(*, n_rollouts: int = 50, T: int = 16, n_envs: int = 4, gamma: fl
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
     lam = V.number(lam, "lam", low=0.0, high=1.0)
     truncation = V.flag(truncation, "truncation")
-    if variant not in GAE_VARIANTS:
-        raise ValueError(f"variant must be one of {GAE_VARIANTS}, got {variant!r}")
+    variant = V.choice(variant, "variant", GAE_VARIANTS)
     g = torch.Generator().manual_seed(V.positive_int(seed, "seed", minimum=0))
     libs, refs, worst, worst_ret, tol_min, abs_err = [], [], 0.0, 0.0, float("inf"), 0.0
     for _ in range(n_rollouts):
@@ -343,8 +342,7 @@ def compare_collect_rollouts(*, n_steps: int = 24, gamma: float = 0.9, lam: floa
     gamma = V.number(gamma, "gamma", low=0.0, high=1.0)
     lam = V.number(lam, "lam", low=0.0, high=1.0)
     value_bias = V.number(value_bias, "value_bias")
-    if variant not in GAE_VARIANTS:
-        raise ValueError(f"variant must be one of {GAE_VARIANTS}, got {variant!r}")
+    variant = V.choice(variant, "variant", GAE_VARIANTS)
     seed = V.positive_int(seed, "seed", minimum=0)
     logs = [[] for _ in SCRIPTS]
     venv = DummyVecEnv([lambda s=s, log=log: _scripted_env(s, log)

@@ -34,51 +34,20 @@ pgbook's side computes ratio and advantages in float64 and backpropagates into f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 
 from .. import _validate as V
 from ..objectives import ppo_clip
-from . import torch_defaults
+from . import Agreement, torch_defaults
 from .sb3 import SCRIPTS, U32, _scripted_env
 
-__all__ = ["PPO_VARIANTS", "RATIOS", "PpoGradComparison", "compare_ppo_gradient"]
+__all__ = ["PPO_VARIANTS", "RATIOS", "compare_ppo_gradient"]
 
 PPO_VARIANTS = ("correct", "inside_only", "unnormalized")
 #: the ratios the old log-probs are moved to: below, inside and above the band [0.8, 1.2]
 #: (and r = 1), each at least 0.1 from a bound so float32 and float64 agree on the region
 RATIOS = (0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 1.6)
-
-
-@dataclass(frozen=True)
-class PpoGradComparison:
-    """The parameter gradient SB3's ``PPO.train()`` computed (flattened over every policy
-    parameter) next to autograd of pgbook's -ppo_clip, the max error and the tolerance."""
-
-    variant: str
-    normalize_advantage: bool
-    library: torch.Tensor
-    reference: torch.Tensor
-    max_error: float
-    tolerance: float
-    regions: dict    #: (sign of A, "below" / "inside" / "above") -> number of samples
-
-    @property
-    def ratio(self) -> float:
-        """The max error over the tolerance: passed iff <= 1."""
-        return self.max_error / self.tolerance
-
-    @property
-    def passed(self) -> bool:
-        """max |grad_sb3 - grad_pgbook| within the derived float32 tolerance."""
-        return self.ratio <= 1.0
-
-    def __str__(self) -> str:
-        mark = "agrees" if self.passed else "DISAGREES"
-        return (f"SB3 PPO.train() gradient vs pgbook ppo_clip [{self.variant}, normalize="
-                f"{self.normalize_advantage}]: {mark}, max error {self.max_error:.1e} "
-                f"(tolerance {self.tolerance:.1e})")
 
 
 def _build(n_steps, normalize, eps, seed):
@@ -158,7 +127,7 @@ def _regions(r, a, eps):
 @torch_defaults
 def compare_ppo_gradient(*, normalize_advantage: bool = True, variant: str = "correct",
                          n_steps: int = 32, eps: float = 0.2,
-                         seed: int = 0) -> PpoGradComparison:
+                         seed: int = 0) -> Agreement:
     r"""Collect one SB3 rollout (PPO, ``MlpPolicy`` [16, 16], the scripted two-env
     ``DummyVecEnv`` of :mod:`pgbook.libraries.sb3`), move the buffer's old log-probs to
     logp - log(r) with r cycling through :data:`RATIOS` and set the advantages to a fixed
@@ -168,10 +137,10 @@ def compare_ppo_gradient(*, normalize_advantage: bool = True, variant: str = "co
     ``policy.evaluate_actions``. ``variant``: "correct", "inside_only" (the indicator of
     r in the band, whatever the sign of A) or "unnormalized" (pgbook skips the advantage
     normalisation SB3 does; with ``normalize_advantage=False`` it equals "correct").
-    Tolerance: the module docstring's bound."""
+    Tolerance: the module docstring's bound. Returns an :class:`~pgbook.libraries.Agreement`
+    whose ``extra["regions"]`` counts the samples per (sign of A, below / inside / above)."""
     normalize = V.flag(normalize_advantage, "normalize_advantage")
-    if variant not in PPO_VARIANTS:
-        raise ValueError(f"variant must be one of {PPO_VARIANTS}, got {variant!r}")
+    variant = V.choice(variant, "variant", PPO_VARIANTS)
     n_steps = V.positive_int(n_steps, "n_steps", minimum=4)
     eps = V.number(eps, "eps", low=0.0, high=0.5, low_open=True)
     seed = V.positive_int(seed, "seed", minimum=0)
@@ -202,5 +171,6 @@ def compare_ppo_gradient(*, normalize_advantage: bool = True, variant: str = "co
     tol = _tolerance(policy, obs, actions, old, a_sb3, eps, 16)
     with torch.no_grad():
         r = torch.exp(policy.evaluate_actions(obs, actions)[1].double() - old)
-    return PpoGradComparison(variant, normalize, lib, ref, (lib - ref).abs().max().item(),
-                             tol, _regions(r, a_sb3, eps))
+    return Agreement.of(f"SB3 PPO.train() gradient vs pgbook ppo_clip [{variant}, "
+                        f"normalize={normalize}]", lib, ref, tol,
+                        regions=_regions(r, a_sb3, eps))

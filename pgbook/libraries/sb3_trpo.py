@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
 
 import torch
 from torch.distributions import kl_divergence
@@ -42,10 +41,9 @@ from ..trust_region import (
     line_search,
     trust_region_step,
 )
-from . import torch_defaults
+from . import Agreement, torch_defaults
 
 __all__ = [
-    "Agreement",
     "compare_conjugate_gradient",
     "compare_hessian_vector_product",
     "compare_trpo_step",
@@ -55,43 +53,6 @@ U64 = 2.0**-53  #: unit roundoff of float64
 CG_VARIANTS = ("correct", "zero_init", "no_residual_update")
 HVP_VARIANTS = ("correct", "undamped")
 STEP_VARIANTS = ("correct", "zero_init", "unscaled", "no_normalize")
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """The library's numbers next to pgbook's on the same inputs: ``max_error`` is
-    max |library - pgbook| (entrywise), ``passed`` is max_error <= tolerance."""
-
-    name: str
-    library: torch.Tensor
-    pgbook: torch.Tensor
-    max_error: float
-    tolerance: float
-    extra: dict = field(default_factory=dict)  #: further measured numbers, by name
-
-    @property
-    def ratio(self) -> float:
-        """The max error over the tolerance: passed iff <= 1 (0 for an exact match, inf for a
-        nonzero error against a zero tolerance, e.g. a step scale of 0)."""
-        if self.max_error == 0.0:
-            return 0.0
-        if self.tolerance <= 0.0:
-            return math.inf
-        return self.max_error / self.tolerance
-
-    @property
-    def passed(self) -> bool:
-        return self.ratio <= 1.0
-
-    def __str__(self) -> str:
-        mark = "agrees" if self.passed else "DISAGREES"
-        return (f"{self.name}: {mark}, max error {self.max_error:.1e} "
-                f"(tolerance {self.tolerance:.1e})")
-
-
-def _agreement(name, lib, ref, tol, **extra) -> Agreement:
-    err = (lib - ref).abs().max().item()
-    return Agreement(name, lib.detach(), ref.detach(), err, float(tol), extra)
 
 
 # ---- (a) conjugate gradient ------------------------------------------------------------------
@@ -159,7 +120,7 @@ def compare_conjugate_gradient(*, dim: int = 20, iters: int = 10, n_systems: int
         exacts.append(torch.linalg.solve(m, b))
     lib, ref, exact = torch.stack(libs), torch.stack(refs), torch.stack(exacts)
     tol = iters * dim * condition * U64 * exact.abs().max().item()
-    return _agreement(f"conjugate_gradient_solver vs pgbook CG ({variant})", lib, ref, tol,
+    return Agreement.of(f"conjugate_gradient_solver vs pgbook CG ({variant})", lib, ref, tol,
                       library_vs_exact=(lib - exact).abs().max().item(),
                       pgbook_vs_exact=(ref - exact).abs().max().item(),
                       max_abs_solution=exact.abs().max().item())
@@ -265,7 +226,7 @@ def compare_hessian_vector_product(*, hidden: int = 16, n_states: int = 64,
     lib_out = torch.stack([lib(v) for v in vectors])
     pg_out = torch.stack([pg(v) for v in vectors])
     tol = _hvp_tolerance(lib, n, vectors, n_states * n)
-    return _agreement(f"TRPO.hessian_vector_product vs pgbook FVP (moved={moved:g}, "
+    return Agreement.of(f"TRPO.hessian_vector_product vs pgbook FVP (moved={moved:g}, "
                       f"{variant})", lib_out, pg_out, tol, n_params=n,
                       cg_damping=model.cg_damping, max_abs_product=lib_out.abs().max().item())
 
@@ -393,7 +354,7 @@ def compare_trpo_step(*, hidden: int = 16, n_steps: int = 64, seed: int = 0,
     scale = max(lib.abs().max().item(), ref["delta"].abs().max().item())
     tol = model.cg_max_steps * n_steps * n * ref["condition"] * U64 * scale
     logged = model.logger.name_to_value
-    return _agreement(f"TRPO.train() actor step vs pgbook trust-region step ({variant})",
+    return Agreement.of(f"TRPO.train() actor step vs pgbook trust-region step ({variant})",
                       lib, ref["delta"], tol, n_params=n, condition=ref["condition"],
                       fraction=ref["fraction"], kl_old_new=ref["kl_old_new"],
                       kl_new_old=ref["kl_new_old"],

@@ -69,7 +69,7 @@ def test_check_gae_passes_on_sb3_buffer_and_reports_a_boundary_crossing_gae():
 def test_ppo_train_gradient_agrees_with_pgbook_ppo_clip(normalize):
     c = sb3_ppo.compare_ppo_gradient(normalize_advantage=normalize)
     assert c.passed, str(c)
-    assert all(k > 0 for k in c.regions.values()), c.regions
+    assert all(k > 0 for k in c.extra["regions"].values()), c.extra["regions"]
     assert c.library.abs().max().item() > 1e3 * c.tolerance
 
 
