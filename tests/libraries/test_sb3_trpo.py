@@ -4,24 +4,15 @@ agreement holds to its derived rounding bound, and each wrong variant fails the 
 from __future__ import annotations
 
 import pytest
-import torch
 
 pytest.importorskip("sb3_contrib")
 
-from pgbook.libraries import sb3_trpo as S  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from pgbook.libraries import sb3_trpo  # noqa: E402
 
 
 @pytest.mark.parametrize("iters", [5, 10, 20])
 def test_conjugate_gradient_agrees(iters):
-    r = S.compare_conjugate_gradient(iters=iters)
+    r = sb3_trpo.compare_conjugate_gradient(iters=iters)
     assert r.passed, (r.max_error, r.tolerance)
     assert r.max_error < 1e-14
     # after dim = 20 iterations both are close to the exact solve
@@ -31,13 +22,13 @@ def test_conjugate_gradient_agrees(iters):
 
 @pytest.mark.parametrize("variant", ["zero_init", "no_residual_update"])
 def test_conjugate_gradient_wrong_variants_fail(variant):
-    r = S.compare_conjugate_gradient(variant=variant)
+    r = sb3_trpo.compare_conjugate_gradient(variant=variant)
     assert not r.passed
     assert r.max_error > 1e3 * r.tolerance
 
 
 def test_hvp_agrees_at_theta_old():
-    r = S.compare_hessian_vector_product(moved=0.0)
+    r = sb3_trpo.compare_hessian_vector_product(moved=0.0)
     assert r.passed, (r.max_error, r.tolerance)
     assert r.extra["cg_damping"] == 0.1
 
@@ -47,14 +38,14 @@ def test_hvp_agrees_at_theta_old():
 def test_hvp_wrong_claims_fail(moved, variant):
     """Dropping the damping fails; so does the claim that KL(new||old) and KL(old||new) have
     the same Hessian away from theta_old."""
-    r = S.compare_hessian_vector_product(moved=moved, variant=variant)
+    r = sb3_trpo.compare_hessian_vector_product(moved=moved, variant=variant)
     assert not r.passed
     assert r.max_error > 1e3 * r.tolerance
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_trpo_step_agrees(seed):
-    r = S.compare_trpo_step(seed=seed)
+    r = sb3_trpo.compare_trpo_step(seed=seed)
     assert r.passed, (r.max_error, r.tolerance)
     assert r.extra["library_success"] == 1.0
     # sb3 logs KL(new || old) of the accepted step; pgbook recomputes it
@@ -64,22 +55,22 @@ def test_trpo_step_agrees(seed):
 
 @pytest.mark.parametrize("variant", ["zero_init", "unscaled", "no_normalize"])
 def test_trpo_step_wrong_variants_fail(variant):
-    r = S.compare_trpo_step(variant=variant)
+    r = sb3_trpo.compare_trpo_step(variant=variant)
     assert not r.passed
     assert r.max_error > 1e3 * r.tolerance
 
 
 @pytest.mark.parametrize(("fn", "kwargs", "arg"), [
-    (S.compare_conjugate_gradient, dict(dim=1), "dim"),
-    (S.compare_conjugate_gradient, dict(iters=0), "iters"),
-    (S.compare_conjugate_gradient, dict(condition=0.5), "condition"),
-    (S.compare_conjugate_gradient, dict(variant="wrong"), "variant"),
-    (S.compare_hessian_vector_product, dict(moved=-1.0), "moved"),
-    (S.compare_hessian_vector_product, dict(n_states=0), "n_states"),
-    (S.compare_hessian_vector_product, dict(variant="x"), "variant"),
-    (S.compare_trpo_step, dict(n_steps=1), "n_steps"),
-    (S.compare_trpo_step, dict(target_kl=0.0), "target_kl"),
-    (S.compare_trpo_step, dict(variant="x"), "variant"),
+    (sb3_trpo.compare_conjugate_gradient, dict(dim=1), "dim"),
+    (sb3_trpo.compare_conjugate_gradient, dict(iters=0), "iters"),
+    (sb3_trpo.compare_conjugate_gradient, dict(condition=0.5), "condition"),
+    (sb3_trpo.compare_conjugate_gradient, dict(variant="wrong"), "variant"),
+    (sb3_trpo.compare_hessian_vector_product, dict(moved=-1.0), "moved"),
+    (sb3_trpo.compare_hessian_vector_product, dict(n_states=0), "n_states"),
+    (sb3_trpo.compare_hessian_vector_product, dict(variant="x"), "variant"),
+    (sb3_trpo.compare_trpo_step, dict(n_steps=1), "n_steps"),
+    (sb3_trpo.compare_trpo_step, dict(target_kl=0.0), "target_kl"),
+    (sb3_trpo.compare_trpo_step, dict(variant="x"), "variant"),
 ])
 def test_bad_input(fn, kwargs, arg):
     with pytest.raises(ValueError, match=arg):
@@ -96,5 +87,5 @@ def test_trpo_step_undamped_library_fails_cleanly(monkeypatch):
         return flat_grad((grad_kl * vector).sum(), params, retain_graph=retain_graph)
 
     monkeypatch.setattr(TRPO, "hessian_vector_product", undamped)
-    c = S.compare_trpo_step()
+    c = sb3_trpo.compare_trpo_step()
     assert not c.passed and c.ratio > 1

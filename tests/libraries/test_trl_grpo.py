@@ -2,7 +2,6 @@
 agreement holds and each wrong variant, run through the same comparison, fails."""
 
 import pytest
-import torch
 
 pytest.importorskip("trl")
 
@@ -16,7 +15,6 @@ MATRIX += [("cispo", "token", 0.0, True)]
 
 @pytest.fixture(scope="module")
 def model():
-    torch.set_num_threads(1)
     return trl_grpo.tiny_lm(0)
 
 
