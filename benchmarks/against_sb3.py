@@ -150,9 +150,13 @@ def _run_sb3(pair: Pair, seed: int, budget: int, target: float) -> Run:
 def _run_pgbook(pair: Pair, seed: int, budget: int | None, target: float) -> Run:
     from . import run
 
+    start = time.perf_counter()
     (result,) = run(pair.benchmark, [seed], target=target, total_steps=budget)
     history = result.history
-    return Run("pgbook", pair.benchmark, seed, target, pair.window, result.steps, result.seconds,
+    # A History's clock starts once the trainer has built its envs and nets (5-10 ms later);
+    # count from before they are built, as the SB3 side does.
+    seconds = None if result.seconds is None else result.seconds + (history.start - start)
+    return Run("pgbook", pair.benchmark, seed, target, pair.window, result.steps, seconds,
                result.total_steps, [int(s) for s in history.episode_steps],
                [round(float(r), 3) for r in history.episode_returns])
 
