@@ -1,21 +1,27 @@
 """``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress] [--save-curves]``
-and ``python -m benchmarks --against sb3 NAME [NAME ...] [--seeds 5]``.
+and ``python -m benchmarks --against sb3 NAME [NAME ...] [--seeds 5] [--save [--save-to PATH]]``.
 
 Prints a markdown table of env steps and wall seconds to each benchmark's target. With
 ``--save-curves`` each benchmark's runs are also written to ``pgbook/data/curves/NAME.json``
 (pgbook.stored_runs), with the date, machine and pgbook commit they were run at. With
 ``--against sb3`` each NAME of :data:`benchmarks.against_sb3.PAIRS` runs side by side with
 Stable-Baselines3 at rl-zoo's settings, interleaved seed by seed, each run in a fresh process
-(:mod:`benchmarks.against_sb3`).
+(:mod:`benchmarks.against_sb3`); with ``--save`` the runs (episodes included), their table, the
+pairs' settings, the machine, the versions and the command line are also written to
+``benchmarks/results/against_sb3.json`` (or ``--save-to PATH``), which the book's Benchmarks page
+reads.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
+import shlex
 import subprocess
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import torch
@@ -23,7 +29,7 @@ import torch
 from pgbook import stored_runs
 
 from . import REGISTRY, markdown_table, run
-from .against_sb3 import PAIRS, side_by_side, side_by_side_table
+from .against_sb3 import PAIRS, RESULTS, save_results, side_by_side, side_by_side_table
 
 
 def _provenance(threads: int) -> dict:
@@ -39,6 +45,32 @@ def _provenance(threads: int) -> dict:
             "machine": f"{platform.processor() or platform.machine()} ({platform.system()})",
             "torch_threads": threads, "pgbook_commit": git("rev-parse", "HEAD"),
             "pgbook_uncommitted": [f for f in dirty if not f.startswith("pgbook/data/")]}
+
+
+def _cpu_model() -> str | None:
+    """The "model name" line of /proc/cpuinfo (Linux), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _against_provenance(threads: int) -> dict:
+    """:func:`_provenance` with the CPU model, its core count and the versions of Python and
+    the libraries."""
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return {**_provenance(threads), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            **{name.replace("-", "_"): installed(name) for name in
+               ("torch", "stable-baselines3", "sb3-contrib", "gymnasium")}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--against", choices=["sb3"], default=None,
                         help="run each NAME side by side with Stable-Baselines3 (rl-zoo "
                              f"settings): {', '.join(PAIRS)}")
+    parser.add_argument("--save", action="store_true",
+                        help="with --against: also write the runs, their table and the "
+                             "provenance to benchmarks/results/against_sb3.json")
+    parser.add_argument("--save-to", type=Path, default=None, metavar="PATH",
+                        help="with --against: write that file to PATH instead (implies --save)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.against:
-        return _against(parser, args)
+        return _against(parser, args, "python -m benchmarks " + shlex.join(argv))
+    if args.save or args.save_to:
+        parser.error("--save and --save-to go with --against (see --save-curves)")
     names = list(REGISTRY) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
@@ -93,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _against(parser, args) -> int:
+def _against(parser, args, command: str) -> int:
     names = list(PAIRS) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in PAIRS]
     if unknown:
@@ -103,6 +143,7 @@ def _against(parser, args) -> int:
     if args.save_curves or args.progress:
         parser.error("--save-curves and --progress are not available with --against")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    provenance = _against_provenance(args.threads)  # the code and machine the runs start with
     runs = side_by_side(names, seeds, threads=args.threads, budget=args.total_steps,
                         target=args.target,
                         on_run=lambda r: print(f"  {r.library} {r.name} seed {r.seed}: steps "
@@ -110,6 +151,9 @@ def _against(parser, args) -> int:
                                                file=sys.stderr, flush=True))
     print(f"torch threads: {args.threads}; each run in a fresh process\n")
     print(side_by_side_table(runs))
+    if args.save or args.save_to:
+        path = save_results(args.save_to or RESULTS, runs, provenance, command)
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 

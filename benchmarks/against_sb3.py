@@ -13,18 +13,32 @@ Reported per seed and as medians: env steps to the target, wall seconds to the t
 just before the environments and the model are built), and the ratios pgbook / SB3. A run that
 misses the target is reported as "not reached", and a median or ratio over seeds where any run
 missed is reported as the count of runs that reached it, never as a number.
+
+Every :class:`Run` also carries its episode record (the env step at which each finished episode
+ended and its return), so a run's learning curve can be drawn without training again.
+:func:`save_results` writes the runs, their table, the pairs' settings, the machine and versions
+and the command that reproduces them to one JSON file (``python -m benchmarks --against sb3
+NAME ... --save`` writes ``benchmarks/results/against_sb3.json``, which the book's Benchmarks
+page reads); :func:`load_results` reads it back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-__all__ = ["PAIRS", "Pair", "Run", "run_one", "side_by_side", "side_by_side_table"]
+__all__ = ["PAIRS", "RESULTS", "Pair", "Run", "load_results", "run_one", "save_results",
+           "side_by_side", "side_by_side_table"]
+
+#: Where ``--save`` writes the side-by-side results (the book's Benchmarks page reads it).
+RESULTS = Path(__file__).resolve().parent / "results" / "against_sb3.json"
 
 
 def _linear(start: float):
@@ -77,6 +91,9 @@ class Run:
     steps: int | None  #: env steps when the trailing mean first reached the target (None: never)
     seconds: float | None  #: wall seconds at that point
     total_steps: int  #: env steps the run used
+    #: env steps at which each finished episode ended (for SB3: the step its info appeared)
+    episode_steps: list[int] = field(default_factory=list)
+    episode_returns: list[float] = field(default_factory=list)  #: each one's return, 3 decimals
 
 
 def _sb3_kwargs(pair: Pair, env) -> dict:
@@ -104,12 +121,14 @@ def _run_sb3(pair: Pair, seed: int, budget: int, target: float) -> Run:
         def __init__(self):
             super().__init__()
             self.returns: list[float] = []
+            self.steps: list[int] = []
             self.hit: tuple[int, float] | None = None
 
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:
                 if "episode" in info:
                     self.returns.append(float(info["episode"]["r"]))
+                    self.steps.append(int(self.num_timesteps))
             last = self.returns[-pair.window:]
             if len(last) == pair.window and sum(last) / pair.window >= target:
                 self.hit = (self.num_timesteps, time.perf_counter() - start)
@@ -125,15 +144,21 @@ def _run_sb3(pair: Pair, seed: int, budget: int, target: float) -> Run:
     model.learn(total_timesteps=budget, callback=callback)
     steps, seconds = callback.hit if callback.hit else (None, None)
     return Run("sb3", pair.benchmark, seed, target, pair.window, steps, seconds,
-               int(model.num_timesteps))
+               int(model.num_timesteps), callback.steps, [round(r, 3) for r in callback.returns])
 
 
 def _run_pgbook(pair: Pair, seed: int, budget: int | None, target: float) -> Run:
     from . import run
 
+    start = time.perf_counter()
     (result,) = run(pair.benchmark, [seed], target=target, total_steps=budget)
-    return Run("pgbook", pair.benchmark, seed, target, pair.window, result.steps, result.seconds,
-               result.total_steps)
+    history = result.history
+    # A History's clock starts once the trainer has built its envs and nets (5-10 ms later);
+    # count from before they are built, as the SB3 side does.
+    seconds = None if result.seconds is None else result.seconds + (history.start - start)
+    return Run("pgbook", pair.benchmark, seed, target, pair.window, result.steps, seconds,
+               result.total_steps, [int(s) for s in history.episode_steps],
+               [round(float(r), 3) for r in history.episode_returns])
 
 
 def run_one(library: str, name: str, seed: int, *, threads: int = 1,
@@ -224,7 +249,69 @@ def side_by_side_table(runs: list[Run]) -> str:
     return "\n".join(summary) + "\n\n" + "\n".join(lines)
 
 
+_KEYS = ("provenance", "command", "pairs", "runs", "table")
+
+
+def _pair_record(name: str) -> dict:
+    from . import REGISTRY
+
+    pair = PAIRS[name]
+    return {"env_id": pair.env_id, "target": pair.target, "window": pair.window,
+            "sb3_algo": pair.sb3_algo, "n_envs": pair.n_envs, "budget": pair.budget,
+            "pgbook_budget": getattr(REGISTRY[pair.benchmark].config, "total_steps", None),
+            "kwargs": repr(pair.kwargs)}
+
+
+def save_results(path, runs: list[Run], provenance: dict, command: str) -> Path:
+    """Write ``runs`` to the JSON file ``path`` (its folder is created) with the keys
+    "provenance" (``provenance`` as given: date, machine, versions, commit), "command" (the
+    command line that reproduces the runs), "pairs" (per pair name in ``runs``: env_id, target,
+    window, sb3_algo, n_envs, budget (rl-zoo's n_timesteps), pgbook_budget and rl-zoo's keyword
+    arguments as Python text), "runs" (every Run as a dict, its episodes included, one line
+    each) and "table" (:func:`side_by_side_table` of ``runs``). Returns the path."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ValueError(f"path must be a file path, got {path!r}")
+    if not isinstance(runs, list | tuple) or not runs or not all(isinstance(r, Run)
+                                                                 for r in runs):
+        raise ValueError("runs must be a non-empty list of Run")
+    if not isinstance(provenance, dict):
+        raise ValueError(f"provenance must be a dict, got {type(provenance).__name__}")
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError(f"command must be a non-empty string, got {command!r}")
+    head = {"provenance": provenance, "command": command,
+            "pairs": {name: _pair_record(name) for name in dict.fromkeys(r.name for r in runs)}}
+    lines = ",\n  ".join(json.dumps(dataclasses.asdict(r)) for r in runs)
+    text = (json.dumps(head, indent=1)[:-2] + f',\n "runs": [\n  {lines}\n ],\n "table": '
+            + json.dumps(side_by_side_table(list(runs))) + "\n}\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def load_results(path) -> dict:
+    """The contents of a file :func:`save_results` wrote, as a dict with its five keys, and
+    "runs" as :class:`Run` objects. A missing or unreadable file, or one without those keys or
+    with runs that are not Runs, raises ValueError naming ``path``."""
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise ValueError(f"path must be a file path, got {path!r}")
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"path {str(path)!r} is not a readable JSON file: {error}") from None
+    missing = [k for k in _KEYS if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ValueError(f"path {str(path)!r} has no {', '.join(map(repr, missing))}; "
+                         f"a results file has the keys {', '.join(_KEYS)}")
+    names = {f.name for f in dataclasses.fields(Run)}
+    if not isinstance(data["runs"], list) or not all(
+            isinstance(r, dict) and set(r) == names for r in data["runs"]):
+        raise ValueError(f"path {str(path)!r}: every run must be a dict with the keys "
+                         f"{', '.join(sorted(names))}")
+    return {**data, "runs": [Run(**r) for r in data["runs"]]}
+
+
 if __name__ == "__main__":  # one run, as _in_fresh_process calls it; prints the Run as JSON
     lib, nm, sd, th, bg, tg = sys.argv[1:7]
     out = run_one(lib, nm, int(sd), threads=int(th), budget=json.loads(bg), target=json.loads(tg))
-    print(json.dumps(out.__dict__))
+    print(json.dumps(dataclasses.asdict(out)))

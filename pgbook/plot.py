@@ -146,7 +146,8 @@ def _smoothed_run(history, window: int, x: str, name: str) -> tuple[np.ndarray, 
 
 def learning_curve(histories, target: float | None = None, *, window: int = 20,
                    band: str = "minmax", x: str = "steps", extend: str = "hold",
-                   num_points: int = 200, title: str | None = None, ax=None):
+                   num_points: int = 200, title: str | None = None, ax=None,
+                   center: str = "mean"):
     """Episode return against env steps (or wall seconds) for one or more groups of runs.
 
     ``histories``: a History, a list of Histories (seeds of one setting), or a mapping
@@ -156,8 +157,9 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
 
     Each run's returns are smoothed by a trailing moving average over the last ``window``
     episodes (fewer at the start), plotted at the step each episode finished. Several runs are
-    drawn as their mean on a common grid of ``num_points`` points with a band: ``"minmax"``
-    (min to max over runs), ``"std"`` (mean +- one standard deviation) or ``"none"``. A run that
+    drawn on a common grid of ``num_points`` points as one line, their ``center`` at each point
+    (``"mean"`` or ``"median"`` over runs), with a band: ``"minmax"`` (min to max over runs),
+    ``"std"`` (mean +- one standard deviation, whichever the center) or ``"none"``. A run that
     ended earlier than others (e.g. stopped at its target) keeps its last value to the end
     with ``extend="hold"``; with ``extend="cut"`` the group's curve stops where its first run
     ended. ``target`` draws a dashed horizontal line. Returns the matplotlib Figure.
@@ -170,6 +172,8 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
         raise ValueError(f"x must be 'steps' or 'seconds', got {x!r}")
     if extend not in ("hold", "cut"):
         raise ValueError(f"extend must be 'hold' or 'cut', got {extend!r}")
+    if center not in ("mean", "median"):
+        raise ValueError(f"center must be 'mean' or 'median', got {center!r}")
     if not isinstance(num_points, int) or isinstance(num_points, bool) or num_points < 2:
         raise ValueError(f"num_points must be an integer >= 2, got {num_points!r}")
     if target is not None and (isinstance(target, bool) or not isinstance(target, int | float)
@@ -208,8 +212,8 @@ def learning_curve(histories, target: float | None = None, *, window: int = 20,
             present = ~np.isnan(ys).all(0)
             grid, ys = grid[present], ys[:, present]
             mean = np.nanmean(ys, 0)
-            (line,) = ax.plot(grid, mean, label=label if label is None
-                              else f"{label} ({len(runs)} runs)")
+            (line,) = ax.plot(grid, mean if center == "mean" else np.nanmedian(ys, 0),
+                              label=label if label is None else f"{label} ({len(runs)} runs)")
             if band == "minmax":
                 ax.fill_between(grid, np.nanmin(ys, 0), np.nanmax(ys, 0),
                                 color=line.get_color(), alpha=0.2, linewidth=0)

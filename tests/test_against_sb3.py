@@ -1,16 +1,29 @@
-"""benchmarks.against_sb3: the side-by-side runner's table, its interleaving, and one real
-short run of each library (the full runs belong to `python -m benchmarks --against sb3`)."""
+"""benchmarks.against_sb3: the side-by-side runner's table, its interleaving, its results file
+(``--save``) and one real short run of each library (the full runs belong to
+`python -m benchmarks --against sb3`)."""
+
+import json
 
 import pytest
 
+import benchmarks.__main__ as cli
 from benchmarks import against_sb3
-from benchmarks.against_sb3 import PAIRS, Run, run_one, side_by_side, side_by_side_table
+from benchmarks.against_sb3 import (
+    PAIRS,
+    Run,
+    load_results,
+    run_one,
+    save_results,
+    side_by_side,
+    side_by_side_table,
+)
 
 pytest.importorskip("stable_baselines3")
 
 
 def _run(library, seed, steps, seconds, name="ppo"):
-    return Run(library, name, seed, 475.0, 20, steps, seconds, steps or 100_000)
+    return Run(library, name, seed, 475.0, 20, steps, seconds, steps or 100_000,
+               [10 * (i + 1) for i in range(3)], [9.5, 20.0, 31.125])
 
 
 def test_table_reports_medians_ratios_and_misses_as_such():
@@ -56,6 +69,12 @@ def test_a_short_real_run_stops_at_a_low_target(library):
     run = run_one(library, "trpo", 0, budget=4096, target=25.0)
     assert run.steps is not None and run.steps <= run.total_steps <= 4096 + 2048
     assert run.seconds > 0
+    # its episodes: the trailing mean of the last 20 first reaches 25 at the episode ending at
+    # run.steps (CartPole's returns are whole numbers, so the 3-decimal rounding is exact)
+    steps, returns = run.episode_steps, run.episode_returns
+    assert len(steps) == len(returns) >= 20 and steps == sorted(steps) and steps[-1] <= 4096 + 2048
+    first = next(i for i in range(19, len(returns)) if sum(returns[i - 19:i + 1]) / 20 >= 25.0)
+    assert steps[first] == run.steps
     missed = run_one(library, "trpo", 0, budget=1024, target=500.0)  # 500 > CartPole's cap
     assert missed.steps is None and missed.seconds is None
 
@@ -67,3 +86,65 @@ def test_bad_input_names_the_argument():
         run_one("sb3", "reinforce", 0)
     with pytest.raises(ValueError, match="seed"):
         run_one("sb3", "ppo", -1)
+
+
+def _runs():
+    return [_run("sb3", 0, 30_000, 10.0), _run("pgbook", 0, 24_000, 4.0),
+            _run("sb3", 0, 16_000, 70.0, "td3"), _run("pgbook", 0, 6_000, 10.0, "td3")]
+
+
+def test_results_file_round_trip(tmp_path):
+    runs, provenance = _runs(), {"date": "2026-12-06", "torch_threads": 1}
+    path = save_results(tmp_path / "sub" / "r.json", runs, provenance, "python -m benchmarks x")
+    data = json.loads(path.read_text())
+    assert list(data) == ["provenance", "command", "pairs", "runs", "table"]
+    assert data["pairs"]["td3"]["env_id"] == "Pendulum-v1" and data["pairs"]["ppo"]["n_envs"] == 8
+    assert json.loads(json.dumps(data["pairs"])) == data["pairs"]  # JSON-able, kwargs as text
+    assert data["runs"][1]["episode_returns"] == [9.5, 20.0, 31.125]
+    loaded = load_results(path)
+    assert loaded["runs"] == runs and loaded["provenance"] == provenance
+    assert loaded["table"] == side_by_side_table(runs) and loaded["command"].endswith(" x")
+
+
+def test_load_results_rejects_what_is_not_a_results_file(tmp_path):
+    good = json.loads(save_results(tmp_path / "good.json", _runs(), {}, "c").read_text())
+    with pytest.raises(ValueError, match="path"):
+        load_results(tmp_path / "missing.json")
+    (tmp_path / "text.json").write_text("not json")
+    with pytest.raises(ValueError, match="path"):
+        load_results(tmp_path / "text.json")
+    (tmp_path / "no_runs.json").write_text(json.dumps({k: v for k, v in good.items()
+                                                       if k != "runs"}))
+    with pytest.raises(ValueError, match="path.*'runs'"):
+        load_results(tmp_path / "no_runs.json")
+    good["runs"][0].pop("episode_steps")
+    (tmp_path / "old_run.json").write_text(json.dumps(good))
+    with pytest.raises(ValueError, match="path.*every run"):
+        load_results(tmp_path / "old_run.json")
+    with pytest.raises(ValueError, match="path"):
+        load_results(3)
+    with pytest.raises(ValueError, match="runs"):
+        save_results(tmp_path / "x.json", [], {}, "c")
+    with pytest.raises(ValueError, match="command"):
+        save_results(tmp_path / "x.json", _runs(), {}, "")
+
+
+def test_cli_save_writes_the_results_file_with_the_command(monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def fake(names, seeds, **kwargs):
+        calls.append((names, seeds))
+        return [r for r in _runs() if r.name in names]
+
+    monkeypatch.setattr(cli, "side_by_side", fake)
+    argv = ["--against", "sb3", "ppo", "td3", "--seeds", "1", "--save-to", str(tmp_path / "r.json")]
+    assert cli.main(argv) == 0
+    assert calls == [(["ppo", "td3"], [0])]
+    data = load_results(tmp_path / "r.json")
+    assert data["command"] == "python -m benchmarks " + " ".join(argv)
+    assert data["runs"] == _runs() and data["table"] in capsys.readouterr().out  # printed too
+    for key in ("date", "pgbook_commit", "cpu", "python", "torch", "stable_baselines3",
+                "sb3_contrib", "gymnasium"):
+        assert key in data["provenance"], key
+    with pytest.raises(SystemExit):  # --save goes with --against
+        cli.main(["ppo", "--save"])

@@ -975,6 +975,8 @@ CASES += [
     *_one("plot.learning_curve", "window", "zero", lambda: plot.learning_curve([_h], window=0)),
     *_one("plot.learning_curve", "target", "nan", lambda: plot.learning_curve([_h], target=NAN)),
     *_one("plot.learning_curve", "x", "unknown", lambda: plot.learning_curve([_h], x="hours")),
+    *_one("plot.learning_curve", "center", "unknown",
+          lambda: plot.learning_curve([_h], center="mode")),
     *_one("plot.objective_curves", "curves", "empty", lambda: plot.objective_curves({})),
     *_one("plot.objective_curves", "curves", "nan",
           lambda: plot.objective_curves({"J": [1.0, NAN]})),

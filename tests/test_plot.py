@@ -67,6 +67,7 @@ def test_learning_curve_groups_seeds_on_a_common_grid():
     ({"histories": [object()]}, "History"), ({"window": 0}, "window"),
     ({"band": "iqr"}, "band"), ({"x": "episodes"}, "x must be"), ({"extend": "pad"}, "extend"),
     ({"num_points": 1}, "num_points"), ({"target": float("nan")}, "target"),
+    ({"center": "mode"}, "center"),
     ({"histories": History()}, "no finished episodes"),
     ({"histories": History(episode_returns=[1.0], episode_steps=[])}, "episode steps"),
 ])
@@ -84,4 +85,22 @@ def test_learning_curve_of_one_run_is_its_partial_trailing_mean():
     # on the episodes' own steps the curve is trailing_means(..., partial=True)
     on_grid = np.interp(h.episode_steps, x, y)
     assert np.allclose(on_grid, trailing_means(h.episode_returns, 7, partial=True), atol=1e-9)
+    plt.close("all")
+
+
+def test_learning_curve_center_median_draws_the_median_run_and_keeps_the_band():
+    # three runs whose returns differ by a constant: at every grid point the median is run 1's,
+    # the mean is pulled up by run 2's outlier, and the min-max band is the same either way
+    base = fake_history(4)
+    runs = [History(episode_returns=[r + shift for r in base.episode_returns],
+                    episode_steps=base.episode_steps, episode_times=base.episode_times)
+            for shift in (0.0, 10.0, 100.0)]
+    median = learning_curve(runs, window=5, center="median").axes[0]
+    mean = learning_curve(runs, window=5).axes[0]
+    x, y = median.get_lines()[0].get_data()
+    last = np.searchsorted(base.episode_steps, x, side="right") - 1  # last episode at or before
+    assert np.allclose(y, trailing_means(runs[1].episode_returns, 5, partial=True)[last])
+    assert np.allclose(mean.get_lines()[0].get_data()[1], y + 110 / 3 - 10)  # mean shift 110/3
+    band = [np.asarray(ax.collections[0].get_paths()[0].vertices) for ax in (median, mean)]
+    assert np.allclose(*band)
     plt.close("all")
