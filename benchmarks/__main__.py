@@ -58,16 +58,16 @@ def _cpu_model() -> str | None:
     return None
 
 
-def _against_provenance(threads: int) -> dict:
-    """:func:`_provenance` with the CPU model, its core count and the versions of Python and
-    the libraries."""
+def _against_provenance(threads: int, jobs: int) -> dict:
+    """:func:`_provenance` with the runs at a time, the CPU model, its core count and the
+    versions of Python and the libraries."""
     def installed(package: str) -> str:
         try:
             return version(package)
         except PackageNotFoundError:
             return "not installed"
 
-    return {**_provenance(threads), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+    return {**_provenance(threads), "jobs": jobs, "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
             "python": platform.python_version(),
             **{name.replace("-", "_"): installed(name) for name in
                ("torch", "stable-baselines3", "sb3-contrib", "gymnasium")}}
@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="with --against: runs at a time, each in its own process")
     parser.add_argument("--target", type=float, default=None,
                         help="override the registered target (and the early stop)")
     parser.add_argument("--total-steps", type=int, default=None,
@@ -138,18 +140,19 @@ def _against(parser, args, command: str) -> int:
     unknown = [n for n in names if n not in PAIRS]
     if unknown:
         parser.error(f"no SB3 counterpart for {', '.join(unknown)}; paired: {', '.join(PAIRS)}")
-    if args.seeds < 1 or args.first_seed < 0 or args.threads < 1:
-        parser.error("--seeds and --threads must be >= 1, --first-seed >= 0")
+    if args.seeds < 1 or args.first_seed < 0 or args.threads < 1 or args.jobs < 1:
+        parser.error("--seeds, --threads and --jobs must be >= 1, --first-seed >= 0")
     if args.save_curves or args.progress:
         parser.error("--save-curves and --progress are not available with --against")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    provenance = _against_provenance(args.threads)  # the code and machine the runs start with
+    provenance = _against_provenance(args.threads, args.jobs)  # before the runs start
     runs = side_by_side(names, seeds, threads=args.threads, budget=args.total_steps,
-                        target=args.target,
+                        target=args.target, jobs=args.jobs,
                         on_run=lambda r: print(f"  {r.library} {r.name} seed {r.seed}: steps "
                                                f"{r.steps}, seconds {r.seconds}",
                                                file=sys.stderr, flush=True))
-    print(f"torch threads: {args.threads}; each run in a fresh process\n")
+    print(f"torch threads: {args.threads}; each run in a fresh process, {args.jobs} at a "
+          "time\n")
     print(side_by_side_table(runs))
     if args.save or args.save_to:
         path = save_results(args.save_to or RESULTS, runs, provenance, command)

@@ -195,16 +195,28 @@ def _in_fresh_process(library: str, name: str, seed: int, threads: int,
 
 def side_by_side(names: list[str], seeds: list[int], *, threads: int = 1,
                  budget: int | None = None, target: float | None = None,
-                 on_run=None) -> list[Run]:
-    """Every pair in ``names`` on every seed, SB3 then pgbook, each run in a fresh process."""
-    runs = []
-    for name in names:
-        for seed in seeds:
-            for library in ("sb3", "pgbook"):
-                runs.append(_in_fresh_process(library, name, seed, threads, budget, target))
-                if on_run is not None:
-                    on_run(runs[-1])
-    return runs
+                 on_run=None, jobs: int = 1) -> list[Run]:
+    """Every pair in ``names`` on every seed, SB3 then pgbook, each run in a fresh process.
+
+    ``jobs`` runs at a time (each its own process with ``threads`` torch threads): the runs are
+    started in the interleaved order (pair by pair, seed by seed, SB3 before pgbook), so with
+    ``jobs=2`` on two cores a seed's two runs mostly share the machine with each other.
+    Returned in that order whatever the order of finishing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
+    order = [(library, name, seed) for name in names for seed in seeds
+             for library in ("sb3", "pgbook")]
+
+    def one(task: tuple[str, str, int]) -> Run:
+        run = _in_fresh_process(*task, threads, budget, target)
+        if on_run is not None:
+            on_run(run)
+        return run
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, order))
 
 
 def _fmt(x, spec: str) -> str:

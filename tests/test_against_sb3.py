@@ -54,6 +54,32 @@ def test_runs_interleave_seed_by_seed_each_in_its_own_process(monkeypatch):
                      ("trpo", 1, "sb3"), ("trpo", 1, "pgbook")]
 
 
+def test_two_jobs_start_in_the_interleaved_order_and_return_in_it(monkeypatch):
+    import threading
+    import time
+
+    started, running, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def fake(library, name, seed, threads, budget, target):
+        with lock:
+            started.append((name, seed, library))
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05 if library == "sb3" else 0.01)  # SB3's runs finish last
+        with lock:
+            running[0] -= 1
+        return _run(library, seed, 1000, 1.0, name)
+
+    monkeypatch.setattr(against_sb3, "_in_fresh_process", fake)
+    runs = side_by_side(["ppo"], [0, 1, 2], jobs=2)
+    order = [("ppo", s, lib) for s in (0, 1, 2) for lib in ("sb3", "pgbook")]
+    assert [(r.name, r.seed, r.library) for r in runs] == order
+    assert started[:2] == order[:2] and most[0] == 2  # two at a time, never more
+    with pytest.raises(ValueError, match="jobs"):
+        side_by_side(["ppo"], [0], jobs=0)
+
+
 def test_every_pair_names_a_registered_benchmark_with_its_target():
     from benchmarks import REGISTRY
 
@@ -143,7 +169,7 @@ def test_cli_save_writes_the_results_file_with_the_command(monkeypatch, tmp_path
     data = load_results(tmp_path / "r.json")
     assert data["command"] == "python -m benchmarks " + " ".join(argv)
     assert data["runs"] == _runs() and data["table"] in capsys.readouterr().out  # printed too
-    for key in ("date", "pgbook_commit", "cpu", "python", "torch", "stable_baselines3",
+    for key in ("date", "pgbook_commit", "jobs", "cpu", "python", "torch", "stable_baselines3",
                 "sb3_contrib", "gymnasium"):
         assert key in data["provenance"], key
     with pytest.raises(SystemExit):  # --save goes with --against
