@@ -1,5 +1,6 @@
 """``python -m benchmarks NAME [NAME ...] [--seeds 3] [--threads 1] [--progress] [--save-curves]``
-and ``python -m benchmarks --against sb3 NAME [NAME ...] [--seeds 5] [--save [--save-to PATH]]``.
+and ``python -m benchmarks --against sb3 NAME [NAME ...] [--seeds 5] [--jobs 1]
+[--save [--save-to PATH]]``.
 
 Prints a markdown table of env steps and wall seconds to each benchmark's target. With
 ``--save-curves`` each benchmark's runs are also written to ``pgbook/data/curves/NAME.json``
