@@ -118,8 +118,8 @@ register("ppo", Benchmark(
     ppo.train,
     ppo.Config(total_steps=100_000, target=475.0, target_window=20),
     "CartPole-v1", 475.0, 20,
-    "PPO-Clip (pgbook.algos.ppo defaults = rl-zoo's SB3 CartPole settings): 8 envs x 32 steps, "
-    "20 epochs of one 256-minibatch, lr 1e-3 and eps 0.2 annealed over 100k steps"))
+    "PPO-Clip (pgbook.algos.ppo defaults: rl-zoo's SB3 CartPole settings with lr 2e-3): 8 envs "
+    "x 32 steps, 20 epochs of one 256-minibatch, lr 2e-3 and eps 0.2 annealed over 100k steps"))
 register("trpo", Benchmark(
     trpo.train,
     trpo.Config(total_steps=200_000, target=475.0, target_window=20),

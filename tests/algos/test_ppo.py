@@ -79,7 +79,7 @@ def test_ppo_smoke_learns_and_logs():
                                                 logs["outside_clip_range"], strict=True))
     assert sum(logs["zero_gradient_fraction"]) < sum(logs["outside_clip_range"])
     lr = logs["lr"]
-    assert lr[0] == 1e-3 and all(a > b for a, b in zip(lr, lr[1:], strict=False))
+    assert lr[0] == ppo.Config.lr == 2e-3 and all(a > b for a, b in zip(lr, lr[1:], strict=False))
     assert logs["clip_eps"][0] == 0.2
     assert logs["clip_eps"][-1] == pytest.approx(0.2 * (1 - 19 / 20))
     assert logs["entropy"][-1] < logs["entropy"][0] <= math.log(2) + 1e-6
@@ -92,7 +92,7 @@ def test_ppo_options_run_and_target_kl_stops_epochs():
                         anneal_lr=False, anneal_clip=False, max_grad_norm=None,
                         normalize_advantage=False, **{**SMOKE, "total_steps": 3 * 256})
     h = ppo.train("CartPole-v1", config, progress=False)
-    assert h.logs["lr"] == [1e-3] * 3 and h.logs["clip_eps"] == [0.2] * 3
+    assert h.logs["lr"] == [2e-3] * 3 and h.logs["clip_eps"] == [0.2] * 3
     assert all(e < config.epochs for e in h.logs["epochs_run"])  # the KL limit cut them short
     assert len(h.logs["epoch_approx_kl"]) == sum(h.logs["epochs_run"])
 
