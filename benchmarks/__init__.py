@@ -91,7 +91,7 @@ register("sac", Benchmark(
     sac.Config(total_steps=50_000, target=-200.0, target_window=10),
     "Pendulum-v1", -200.0, 10,
     "SAC (pgbook.algos.sac defaults): 64x64 ReLU nets, batch 128, tau 0.01, automatic alpha, "
-    "1,000 warm-up steps, one update per env step"))
+    "300 warm-up steps, one update per env step"))
 
 
 def _grpo_held_out(task: str, config: grpo.Config, progress: bool = False) -> History:

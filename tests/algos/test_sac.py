@@ -126,15 +126,15 @@ def test_temperature_loss_gradient_is_alpha_times_entropy_minus_target():
 def test_the_sources_actor_without_entropy_is_caught(seed, monkeypatch):
     """Chapter 11's training check separates SAC's actor from the source's Q_w - V actor,
     whose expected gradient is that of -E[Q] (no alpha log pi term). Measured after 2,000
-    env steps of Pendulum with the chapter's settings, seeds 0-3: alpha 0.451-0.458 and
-    entropy 0.65-0.86 for the right actor; alpha 4.2-5.5 and entropy -8.9 to -4.5 for the
-    source's (its entropy collapses and alpha grows without bound)."""
+    env steps of Pendulum with the chapter's settings (300 warm-up steps), seeds 0-3: alpha
+    0.319-0.337 and entropy 0.05-0.30 for the right actor; alpha 12.3-33.8 and entropy -41.3
+    to -2.8 for the source's (its entropy collapses and alpha grows without bound)."""
     cfg = sac.Config(total_steps=2000, seed=seed)
     right = sac.train("Pendulum-v1", cfg, progress=False)
     monkeypatch.setattr(sac, "actor_loss", lambda logp, q, alpha: -q.mean())
     wrong = sac.train("Pendulum-v1", cfg, progress=False)
-    assert right.logs["alpha"][-1] < 0.6 and right.logs["entropy"][-1] > 0.0
-    assert wrong.logs["alpha"][-1] > 2.0 and wrong.logs["entropy"][-1] < -3.0
+    assert right.logs["alpha"][-1] < 0.6 and right.logs["entropy"][-1] > -1.0
+    assert wrong.logs["alpha"][-1] > 2.0 and wrong.logs["entropy"][-1] < -2.0
 
 
 def test_the_critic_target_is_soft(idle):
