@@ -11,8 +11,10 @@ at the budget (rl-zoo's ``n_timesteps`` for SB3, the benchmark's for pgbook).
 
 Reported per seed and as medians: env steps to the target, wall seconds to the target (from
 just before the environments and the model are built), and the ratios pgbook / SB3. A run that
-misses the target is reported as "not reached", and a median or ratio over seeds where any run
-missed is reported as the count of runs that reached it, never as a number.
+misses the target is reported as "not reached", never as a number. In a median over seeds it
+counts as slower than every run that reached the target (its steps to the target lie beyond
+the budget), and the median says how many reached, e.g. "55,118 (9/10 reached)"; when half of
+the runs or more missed, the median is undefined and only the count is given, with no ratio.
 
 Every :class:`Run` also carries its episode record (the env step at which each finished episode
 ended and its return), so a run's learning curve can be drawn without training again.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -34,8 +37,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PAIRS", "RESULTS", "Pair", "Run", "load_results", "run_one", "save_results",
-           "side_by_side", "side_by_side_table"]
+__all__ = ["PAIRS", "RESULTS", "Pair", "Run", "load_results", "median_to_target", "run_one",
+           "save_results", "side_by_side", "side_by_side_table"]
 
 #: Where ``--save`` writes the side-by-side results (the book's Benchmarks page reads it).
 RESULTS = Path(__file__).resolve().parent / "results" / "against_sb3.json"
@@ -223,17 +226,25 @@ def _fmt(x, spec: str) -> str:
     return "not reached" if x is None else format(x, spec)
 
 
+def median_to_target(values: list) -> float | None:
+    """The median over seeds of steps (or seconds) to the target, a run that missed it counting
+    as slower than every run that reached it (its steps to the target lie beyond the budget);
+    None when that leaves the median undefined (half of the runs or more missed)."""
+    m = statistics.median([math.inf if v is None else v for v in values])
+    return None if math.isinf(m) else m
+
+
 def _median(values: list, spec: str) -> str:
-    reached = [v for v in values if v is not None]
-    if len(reached) < len(values):
-        return f"{len(reached)}/{len(values)} reached"
-    return format(statistics.median(values), spec)
+    m, reached = median_to_target(values), sum(v is not None for v in values)
+    if m is None:
+        return f"{reached}/{len(values)} reached"
+    missed = "" if reached == len(values) else f" ({reached}/{len(values)} reached)"
+    return format(m, spec) + missed
 
 
 def _ratio(ours: list, theirs: list) -> str:
-    if None in ours or None in theirs:
-        return "-"
-    return f"{statistics.median(ours) / statistics.median(theirs):.2f}"
+    mine, other = median_to_target(ours), median_to_target(theirs)
+    return "-" if mine is None or other is None else f"{mine / other:.2f}"
 
 
 def side_by_side_table(runs: list[Run]) -> str:

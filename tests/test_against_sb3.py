@@ -34,10 +34,25 @@ def test_table_reports_medians_ratios_and_misses_as_such():
     # medians 30,000 / 20,000 steps, 10.0 / 5.0 s: ratios 0.67 and 0.50
     assert "| ppo | CartPole-v1, 475 over 20 | 30,000 | 20,000 | 0.67 | 10.0 | 5.0 | 0.50 |" \
         in table
+    # one miss of three: it counts as slower than the others, the median is the larger of the
+    # two that reached (24,000), and the row says so
     missed = side_by_side_table(runs[:4] + [_run("sb3", 2, 40_000, 12.0),
                                             _run("pgbook", 2, None, None)])
-    assert "2/3 reached" in missed and "not reached" in missed
-    assert "| 0.67 |" not in missed  # no ratio over seeds where a run missed
+    assert "| 24,000 (2/3 reached) | 0.80 | 10.0 | 6.0 (2/3 reached) | 0.60 |" in missed
+    assert "not reached" in missed
+    # two misses of three: the median is undefined, no number and no ratio
+    most = side_by_side_table(runs[:2] + [_run("sb3", 1, 20_000, 8.0),
+                                          _run("pgbook", 1, None, None),
+                                          _run("sb3", 2, 40_000, 12.0),
+                                          _run("pgbook", 2, None, None)])
+    assert "| 1/3 reached | - |" in most and "| 0.67 |" not in most
+
+
+def test_median_to_target_counts_a_miss_as_slowest():
+    assert against_sb3.median_to_target([3, None, 1]) == 3
+    assert against_sb3.median_to_target([3, None, 1, 2]) == 2.5
+    assert against_sb3.median_to_target([None, None, 1, 2]) is None
+    assert against_sb3.median_to_target([None, 1]) is None
 
 
 def test_runs_interleave_seed_by_seed_each_in_its_own_process(monkeypatch):
