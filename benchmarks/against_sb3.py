@@ -13,7 +13,7 @@ Reported per seed and as medians: env steps to the target, wall seconds to the t
 just before the environments and the model are built), and the ratios pgbook / SB3. A run that
 misses the target is reported as "not reached", never as a number. In a median over seeds it
 counts as slower than every run that reached the target (its steps to the target lie beyond
-the budget), and the median says how many reached, e.g. "55,118 (9/10 reached)"; when half of
+the budget), and the median says how many reached, e.g. "58,623 (9/10 reached)"; when half of
 the runs or more missed, the median is undefined and only the count is given, with no ratio.
 
 Every :class:`Run` also carries its episode record (the env step at which each finished episode
