@@ -40,6 +40,16 @@ ppo``, one torch thread, 2-core Intel Xeon, 2026-12-06): a median of 32,384 env 
 target. Measured and not taken (median over seeds 0-4 unless said): 10 epochs (44,904 over
 seeds 0-9 at 1e-3; 36,784 at 2e-3), no gradient clipping (41,872), gamma 0.99 with lambda 0.95
 (35,416), rollouts of 8 x 64 (35,632 at 2e-3), no advantage normalisation (31,240 at 2e-3).
+Measured on a 2-core AMD EPYC on 2026-12-07 (seeds 0-9, where the default's median is 25,732)
+and not taken: the step size 3e-3 (21,092, with a slowest seed of 64,104 against the default's
+39,792; the same default gives 23,012 on the Intel machine, so a gain of this size is within
+what the CPU alone moves, and it would not bring the wall-time ratio near 0.5), the KL target
+``target_kl`` 0.02 (32,716), 0.05 (25,608; 22,256 at 3e-3; 23,896 at 4e-3), 0.1 at 3e-3
+(21,132; slowest 49,264), 10 epochs at 4e-3 or 6e-3 (32,956 and 31,760), 5 epochs at 8e-3 (2
+of 10 seeds missed the target). The KL target rarely stops the epochs at these settings, so
+none of them cuts the gradient steps per env step much; and per env step this trainer and
+SB3's do the same work (the same networks, 20 passes over one minibatch of 256 per 256 steps),
+so PPO's wall-time lead over SB3 is about its lead in env steps (the Benchmarks page).
 ``benchmarks/README.md`` has the side-by-side run against SB3. Read top to bottom: ``Config``,
 then ``train``.
 """
