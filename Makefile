@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+:
 #   make test   creates .venv (if missing), installs the lock, runs unit tests + nbval over every chapter
-#   make book   creates .venv (if missing), executes every chapter and builds the HTML into _build/html
+#   make book   creates .venv (if missing), executes every chapter (two at a time) and builds the HTML into _build/html
 #   make pdf    after make book: the whole book as one PDF (LaTeX builder, xelatex), reusing
 #               the build's executed notebooks; writes _build/latex/pgbook.pdf
 #   make mutants  the mutation suite (slow, not part of make test): every mutant of mutation/mutants.py
@@ -32,8 +32,11 @@ test-unit: $(STAMP)
 check-outputs: $(STAMP)
 	$(BIN)/python .ci/check_outputs.py _build/jupyter_execute
 
+# Every chapter is executed afresh, two at a time, into an emptied notebook cache
+# (.ci/execute_book.py); the build then takes the outputs from that cache.
 book: $(STAMP)
 	rm -rf _build/html _build/jupyter_execute _build/.doctrees
+	$(BIN)/python .ci/execute_book.py
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
 # The LaTeX builder reads the doctrees that make book left (nothing is executed again); the

@@ -1,8 +1,9 @@
 """Build a few chapters of the book (and the intro) for layout work; see ``make book-part``.
 
-Writes a table of contents with only the named chapters and a copy of ``_config.yml`` whose
-execution uses a notebook cache (a chapter is executed again only when it changed), then runs
-``jupyter-book build`` into ``OUT/_build/html``. Not a substitute for ``make book``:
+Writes a table of contents with only the named chapters and a copy of ``_config.yml``, then
+runs ``jupyter-book build`` into ``OUT/_build/html``, with the notebook cache in
+``OUT/_build/.jupyter_cache`` (kept between runs: a chapter is executed again only when its
+code changed, not when pgbook did). Not a substitute for ``make book``:
 references to chapters left out stay unresolved, and nothing here is checked with ``-W``.
 """
 
@@ -32,8 +33,6 @@ def main() -> int:
     toc += [f"      - file: book/{c}" for c in args.chapters]
     (out / "_toc.yml").write_text("\n".join(toc) + "\n")
     config = (ROOT / "_config.yml").read_text()
-    config = config.replace("execute_notebooks: force", "execute_notebooks: cache\n"
-                            f"  cache: {out / '.jupyter_cache'}")
     config = config.replace("pgbook_html: book/_ext", f"pgbook_html: {ROOT / 'book' / '_ext'}")
     (out / "_config.yml").write_text(config)
     cmd = [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", "--keep-going",
