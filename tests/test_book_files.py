@@ -1,6 +1,7 @@
 """The book's files agree with each other: one repository URL (``_config.yml``) that every
-chapter's install cell names, and the CI comparison of executed with stored outputs
-(``.ci/check_outputs.py``) that can fail."""
+chapter's install cell names, the CI comparison of executed with stored outputs
+(``.ci/check_outputs.py``) that can fail, and ``make book``'s parallel execution
+(``.ci/execute_book.py``), which must execute every chapter and report a failing one."""
 
 from __future__ import annotations
 
@@ -49,16 +50,16 @@ def test_install_cell_names_the_repository(chapter):
     assert not re.search(r"pip install (--\S+ )*pgbook\b", code)
 
 
-def _checker():
-    path = ROOT / ".ci" / "check_outputs.py"
-    spec = importlib.util.spec_from_file_location("check_outputs", path)
+def _ci_module(name: str):
+    path = ROOT / ".ci" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_check_outputs_accepts_an_identical_copy_and_rejects_a_changed_output(tmp_path):
-    check = _checker()
+    check = _ci_module("check_outputs")
     chapter = CHAPTERS[0]
     notebook = json.loads(chapter.read_text())
     same = tmp_path / "same.ipynb"
@@ -81,3 +82,32 @@ def test_check_outputs_accepts_an_identical_copy_and_rejects_a_changed_output(tm
     errored.write_text(json.dumps(failed))
     assert any("AssertionError" in p for p in check.compare(chapter, errored))
     assert "not executed" in check.compare(chapter, tmp_path / "missing.ipynb")[0]
+
+
+def test_make_book_executes_every_chapter_and_reads_them_from_the_cache():
+    execute_book = _ci_module("execute_book")
+    assert execute_book.chapters() == CHAPTERS  # the toc's notebooks, each numbered chapter
+    config = (ROOT / "_config.yml").read_text()
+    assert re.search(r"^\s+execute_notebooks:\s*cache\b", config, re.M)
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\nbook:"):].split("\n\n")[0]
+    # the cache is emptied (by execute_book.py) and filled before the build reads it
+    assert recipe.index(".ci/execute_book.py") < recipe.index("jupyter-book build")
+
+
+def test_execute_book_reports_a_failing_notebook(tmp_path):
+    import nbformat
+
+    execute_book = _ci_module("execute_book")
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for source, fails in (("x = 1 + 1", False), ("assert 1 == 2, 'boom'", True)):
+        notebook = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec})
+        notebook.cells = [nbformat.v4.new_code_cell(source)]
+        path = tmp_path / "notebook.ipynb"
+        nbformat.write(notebook, path)
+        _, executed, seconds, traceback = execute_book.execute(path, 60)
+        assert seconds > 0
+        if fails:
+            assert traceback is not None and "boom" in traceback
+        else:
+            assert traceback is None and executed.cells[0].execution_count == 1
