@@ -33,7 +33,7 @@ def main() -> int:
     toc += [f"      - file: book/{c}" for c in args.chapters]
     (out / "_toc.yml").write_text("\n".join(toc) + "\n")
     config = (ROOT / "_config.yml").read_text()
-    config = config.replace("pgbook_html: book/_ext", f"pgbook_html: {ROOT / 'book' / '_ext'}")
+    config = config.replace(": book/_ext", f": {ROOT / 'book' / '_ext'}")  # local extensions
     (out / "_config.yml").write_text(config)
     cmd = [str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", "--keep-going",
            "--config", str(out / "_config.yml"), "--toc", str(out / "_toc.yml"),

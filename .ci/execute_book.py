@@ -8,7 +8,10 @@ two cores take about half the time of one after the other, and give the same out
 chapters start in the table of contents' order, each as soon as a worker is free. Each
 chapter's time is stored with it, for the book's *Execution status* page. A chapter that
 fails is not cached: the script prints its traceback and exits 1 (the build would execute it
-again and fail on the same cell).
+again and fail on the same cell). When every chapter succeeded, the script stamps the cache
+with the digest of pgbook and the stored results it was filled with
+(``book/_ext/pgbook_cache.py``, which refuses to build from a cache whose stamp is missing or
+out of date).
 
     .venv/bin/python .ci/execute_book.py [--jobs 2]
 """
@@ -16,6 +19,7 @@ again and fail on the same cell).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import shutil
@@ -30,7 +34,15 @@ from jupyter_cache.base import CacheBundleIn
 from jupyter_cache.executors.utils import single_nb_execution
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CACHE = ROOT / "_build" / ".jupyter_cache"
+
+
+def _cache_guard():
+    """The Sphinx extension that checks the cache's stamp (its digest and paths)."""
+    path = ROOT / "book" / "_ext" / "pgbook_cache.py"
+    spec = importlib.util.spec_from_file_location("pgbook_cache", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def chapters() -> list[pathlib.Path]:
@@ -61,8 +73,10 @@ def main() -> int:
     if config["execute_notebooks"] != "cache":
         print("_config.yml must set execute_notebooks: cache", file=sys.stderr)
         return 2
-    shutil.rmtree(CACHE, ignore_errors=True)
-    cache = get_cache(str(CACHE))
+    guard = _cache_guard()
+    shutil.rmtree(guard.CACHE, ignore_errors=True)
+    cache = get_cache(str(guard.CACHE))
+    stamp = guard.digest()  # before executing: what the chapters run with
     failed = []
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
@@ -81,7 +95,13 @@ def main() -> int:
             print(f"{name}: executed in {seconds:.1f} s", flush=True)
     print(f"{len(futures) - len(failed)} of {len(futures)} chapters executed, {args.jobs} at a "
           f"time, in {time.perf_counter() - start:.0f} s", flush=True)
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if guard.digest() != stamp:
+        print("pgbook or the stored results changed while the chapters ran", file=sys.stderr)
+        return 1
+    guard.STAMP.write_text(stamp + "\n")
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import benchmarks.__main__ as cli
 from benchmarks import against_sb3
 from benchmarks.against_sb3 import (
     PAIRS,
+    RESULTS,
     Run,
     load_results,
     run_one,
@@ -189,3 +190,11 @@ def test_cli_save_writes_the_results_file_with_the_command(monkeypatch, tmp_path
         assert key in data["provenance"], key
     with pytest.raises(SystemExit):  # --save goes with --against
         cli.main(["ppo", "--save"])
+
+
+@pytest.mark.parametrize("name", ["against_sb3.json", "against_sb3_amd_2026-12-07.json"])
+def test_the_stored_results_files_load_and_their_tables_are_their_runs(name):
+    data = load_results(RESULTS.parent / name)
+    assert data["table"] == side_by_side_table(data["runs"])
+    assert {r.name for r in data["runs"]} == set(data["pairs"])
+    assert all(r.steps is not None for r in data["runs"] if r.library == "pgbook")

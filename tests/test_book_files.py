@@ -111,3 +111,44 @@ def test_execute_book_reports_a_failing_notebook(tmp_path):
             assert traceback is not None and "boom" in traceback
         else:
             assert traceback is None and executed.cells[0].execution_count == 1
+
+
+def _cache_guard():
+    path = ROOT / "book" / "_ext" / "pgbook_cache.py"
+    spec = importlib.util.spec_from_file_location("pgbook_cache", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_build_refuses_a_cache_filled_with_another_pgbook(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from sphinx.errors import ExtensionError
+
+    guard = _cache_guard()
+    assert guard.ROOT == ROOT and "pgbook" in guard.INPUTS
+    assert guard.digest() == guard.digest()
+    # a scratch repository: one package file, the book's cache and its stamp
+    (tmp_path / "pgbook").mkdir()
+    module = tmp_path / "pgbook" / "objectives.py"
+    module.write_text("EPS = 0.2\n")
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    cache.mkdir(parents=True)
+    monkeypatch.setattr(guard, "ROOT", tmp_path)
+    monkeypatch.setattr(guard, "INPUTS", ("pgbook",))
+    monkeypatch.setattr(guard, "CACHE", cache)
+    monkeypatch.setattr(guard, "STAMP", cache / "pgbook.sha256")
+
+    def config(mode="cache", path=str(cache)):
+        return SimpleNamespace(nb_execution_mode=mode, nb_execution_cache_path=path)
+
+    with pytest.raises(ExtensionError, match="make book"):  # no stamp
+        guard._check_cache(None, config())
+    guard.STAMP.write_text(guard.digest() + "\n")
+    guard._check_cache(None, config())  # the stamp of this package: accepted
+    module.write_text("EPS = 0.3\n")  # pgbook edited after the chapters ran
+    with pytest.raises(ExtensionError, match="make book"):
+        guard._check_cache(None, config())
+    guard._check_cache(None, config(mode="force"))  # executes afresh: nothing to guard
+    guard._check_cache(None, config(path=str(tmp_path / "part")))  # make book-part's cache
