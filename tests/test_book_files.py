@@ -113,20 +113,12 @@ def test_execute_book_reports_a_failing_notebook(tmp_path):
             assert traceback is None and executed.cells[0].execution_count == 1
 
 
-def _cache_guard():
-    path = ROOT / "book" / "_ext" / "pgbook_cache.py"
-    spec = importlib.util.spec_from_file_location("pgbook_cache", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_build_refuses_a_cache_filled_with_another_pgbook(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
     from sphinx.errors import ExtensionError
 
-    guard = _cache_guard()
+    guard = _ci_module("execute_book")._cache_guard()  # book/_ext/pgbook_cache.py
     assert guard.ROOT == ROOT and "pgbook" in guard.INPUTS
     assert guard.digest() == guard.digest()
     # a scratch repository: one package file, the book's cache and its stamp
