@@ -69,6 +69,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="chapters executed at a time")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]
     if config["execute_notebooks"] != "cache":
         print("_config.yml must set execute_notebooks: cache", file=sys.stderr)
