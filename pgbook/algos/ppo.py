@@ -151,6 +151,87 @@ def _clip_bounds(config: Config, remaining: float) -> tuple[float, float | None]
     return config.clip_eps * scale, high
 
 
+def _approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """E[(r - 1) - log r], the approximate KL(pi_old || pi_theta) of the samples."""
+    return (log_ratio.exp() - 1 - log_ratio).mean()
+
+
+def _displacement(log_ratio: torch.Tensor) -> dict[str, float]:
+    """The per-epoch logs: how far pi_theta has moved from pi_old on the whole batch."""
+    return {"epoch_approx_kl": _approx_kl(log_ratio).item(),
+            "epoch_max_ratio_deviation": (log_ratio.exp() - 1).abs().max().item()}
+
+
+def _update(config: Config, policy, value, optimizer: torch.optim.Optimizer, batch: dict,
+            eps: float, eps_high: float | None, history: History) -> dict[str, float]:
+    """Step 3 of an iteration: ``epochs`` passes of minibatch ascent on
+    L^CLIP - vf_coef * value loss + ent_coef * entropy over the flat ``batch`` (obs, actions,
+    logp_old, v_old, adv, returns). Logs the per-epoch displacement into ``history``; returns
+    the iteration's other logs, those of :func:`train` from ``loss`` to
+    ``explained_variance``, and ``epochs_run``."""
+    obs, actions, logp_old, v_old, adv, returns = (
+        batch[k] for k in ("obs", "actions", "logp_old", "v_old", "adv", "returns"))
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
+    # With one minibatch per epoch (the default), the next epoch's forward pass is the whole
+    # batch at the parameters this epoch left: its log-ratios give the epoch's displacement
+    # log without a forward pass of their own.
+    one_minibatch = config.minibatch_size == len(adv)
+    explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
+    pending = False  # the last epoch's displacement is still to be logged
+    log_ratios, advantages = [], []  # at which each step's gradient was taken
+    epochs_run = 0
+    for _ in range(config.epochs):
+        epochs_run += 1
+        for idx in torch.randperm(len(adv)).split(config.minibatch_size):
+            dist = policy.dist(obs[idx])
+            logp = dist.log_prob(actions[idx])
+            log_ratios.append((logp - logp_old[idx]).detach())
+            if pending:
+                history.log(**_displacement(log_ratios[-1]))
+                pending = False
+            a = adv[idx]
+            if config.normalize_advantage:
+                a = (a - a.mean()) / (a.std() + 1e-8)
+            advantages.append(a)
+            surrogate = ppo_clip(logp, logp_old[idx], a, eps, eps_high)
+            v = value(obs[idx])
+            value_loss = (v - returns[idx]).pow(2)
+            if config.clip_value is not None:
+                v_clipped = v_old[idx] + (v - v_old[idx]).clamp(-config.clip_value,
+                                                                config.clip_value)
+                value_loss = torch.max(value_loss, (v_clipped - returns[idx]).pow(2))
+            loss = -surrogate + config.vf_coef * value_loss.mean()
+            if config.ent_coef > 0:
+                loss = loss - config.ent_coef * dist.entropy().mean()
+            optimizer.zero_grad()
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+            optimizer.step()
+        pending = one_minibatch
+        if not one_minibatch:
+            with torch.no_grad():
+                history.log(**_displacement(policy.dist(obs).log_prob(actions) - logp_old))
+        # the last minibatch's approximate KL, before its step
+        if config.target_kl is not None and _approx_kl(log_ratios[-1]).item() > config.target_kl:
+            break
+    with torch.no_grad():  # pi_theta after the update, on the whole batch
+        dist = policy.dist(obs)
+        if pending:
+            history.log(**_displacement(dist.log_prob(actions) - logp_old))
+        entropy = dist.entropy().mean().item()
+    # the clip statistics over all steps, each with the ratio its gradient was taken at
+    outside, zero_grad = clip_counts(torch.cat(log_ratios).exp(), torch.cat(advantages), eps,
+                                     eps_high)
+    samples = epochs_run * len(adv)
+    return {"loss": loss.item(), "grad_norm": grad_norm.item(), "entropy": entropy,
+            "value_loss": value_loss.mean().item(),
+            "approx_kl": _approx_kl(log_ratios[-1]).item(),
+            "outside_clip_range": outside.item() / samples,
+            "zero_gradient_fraction": zero_grad.item() / samples,
+            "explained_variance": explained.item(), "epochs_run": epochs_run}
+
+
 def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
           progress: bool = True) -> History:
     """Train a policy on ``env_id`` with PPO-Clip; returns the :class:`pgbook.history.History`
@@ -173,7 +254,6 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
         value = ValueNet(envs.single_observation_space.shape[0], config.hidden)
         params = [*policy.parameters(), *value.parameters()]
         optimizer = torch.optim.Adam(params, lr=config.lr, eps=1e-5, fused=True)
-        max_norm = config.max_grad_norm if config.max_grad_norm is not None else float("inf")
         history = History(env_id, config, models={"policy": policy, "value": value})
         steps = 0
         bar = tqdm(total=config.total_steps, disable=not progress, desc=f"PPO {env_id}")
@@ -193,57 +273,14 @@ def train(env_id: str = "CartPole-v1", config: Config | None = None, *,
             adv = gae(batch.rewards, batch.values, batch.terminated, batch.truncated,
                       config.gamma, config.gae_lambda, next_values=batch.next_values)
             returns = adv + batch.values
-            obs = batch.obs.flatten(0, 1)
-            actions = batch.actions.flatten(0, 1)
-            logp_old, v_old = batch.logp.flatten(), batch.values.flatten()
-            adv, returns = adv.flatten(), returns.flatten()
-            explained = 1 - (returns - v_old).var() / returns.var().clamp_min(1e-12)
+            flat = {"obs": batch.obs.flatten(0, 1), "actions": batch.actions.flatten(0, 1),
+                    "logp_old": batch.logp.flatten(), "v_old": batch.values.flatten(),
+                    "adv": adv.flatten(), "returns": returns.flatten()}
 
-            # 3. Several epochs of minibatch ascent on L^CLIP - vf_coef * value loss + entropy.
-            outside, zero_grad, epochs_run = torch.zeros(()), torch.zeros(()), 0
-            for _ in range(config.epochs):
-                epochs_run += 1
-                for idx in torch.randperm(len(adv)).split(config.minibatch_size):
-                    dist = policy.dist(obs[idx])
-                    logp = dist.log_prob(actions[idx])
-                    a = adv[idx]
-                    if config.normalize_advantage:
-                        a = (a - a.mean()) / (a.std() + 1e-8)
-                    surrogate = ppo_clip(logp, logp_old[idx], a, eps, eps_high)
-                    v = value(obs[idx])
-                    value_loss = (v - returns[idx]).pow(2)
-                    if config.clip_value is not None:
-                        v_clipped = v_old[idx] + (v - v_old[idx]).clamp(-config.clip_value,
-                                                                        config.clip_value)
-                        value_loss = torch.max(value_loss, (v_clipped - returns[idx]).pow(2))
-                    loss = -surrogate + config.vf_coef * value_loss.mean()
-                    if config.ent_coef > 0:
-                        loss = loss - config.ent_coef * dist.entropy().mean()
-                    optimizer.zero_grad()
-                    loss.backward()
-                    grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-                    optimizer.step()
-                    with torch.no_grad():
-                        log_ratio = logp - logp_old[idx]
-                        approx_kl = (log_ratio.exp() - 1 - log_ratio).mean()
-                        counts = clip_counts(log_ratio.exp(), a, eps, eps_high)
-                        outside, zero_grad = outside + counts[0], zero_grad + counts[1]
-                with torch.no_grad():  # how far pi_theta has moved from pi_old on the batch
-                    log_ratio = policy.dist(obs).log_prob(actions) - logp_old
-                    history.log(epoch_approx_kl=(log_ratio.exp() - 1 - log_ratio).mean().item(),
-                                epoch_max_ratio_deviation=(log_ratio.exp() - 1).abs().max().item())
-                if config.target_kl is not None and approx_kl.item() > config.target_kl:
-                    break
-
-            with torch.no_grad():
-                entropy = policy.dist(obs).entropy().mean().item()
-            history.log(env_steps=steps, loss=loss.item(), grad_norm=grad_norm.item(),
-                        entropy=entropy, value_loss=value_loss.mean().item(),
-                        approx_kl=approx_kl.item(),
-                        outside_clip_range=outside.item() / (epochs_run * len(adv)),
-                        zero_gradient_fraction=zero_grad.item() / (epochs_run * len(adv)),
-                        explained_variance=explained.item(), lr=lr, clip_eps=eps,
-                        epochs_run=epochs_run)
+            # 3. Several epochs of minibatch ascent on the clipped surrogate (_update).
+            logs = _update(config, policy, value, optimizer, flat, eps, eps_high, history)
+            epochs_run = logs.pop("epochs_run")
+            history.log(env_steps=steps, **logs, lr=lr, clip_eps=eps, epochs_run=epochs_run)
             bar.update(min(batch.env_steps, config.total_steps - bar.n))
             bar.set_postfix(ret=f"{history.last_mean(config.target_window):.1f}")
             if history.target_reached():

@@ -106,3 +106,58 @@ def test_ppo_is_deterministic_and_stops_at_target():
     h3 = ppo.train("CartPole-v1", ppo.Config(seed=2, target=10.0, target_window=5, **SMOKE),
                    progress=False)
     assert len(h3.logs["env_steps"]) == 1 and h3.last_mean(5) >= 10  # random play averages ~20
+
+
+@pytest.mark.parametrize("minibatch_size", [256, 128])
+def test_epoch_logs_are_the_displacement_after_each_epoch(monkeypatch, minibatch_size):
+    """``epoch_approx_kl`` and ``epoch_max_ratio_deviation`` are the whole batch's statistics at
+    the parameters each epoch left: recomputed here from the optimizer's own steps. With one
+    minibatch per epoch the trainer reuses the next epoch's forward pass for them (and the
+    final one after the last epoch); with two it runs one of its own."""
+    batches, states = [], []  # each rollout's batch; the policy after every optimizer step
+    collect = ppo.Collector.collect_steps
+
+    def recording_collect(self, policy, *args, **kwargs):
+        batch = collect(self, policy, *args, **kwargs)
+        batches.append(batch)
+        return batch
+
+    monkeypatch.setattr(ppo.Collector, "collect_steps", recording_collect)
+    step = torch.optim.Adam.step
+    policies = []
+
+    def recording_step(self, *args, **kwargs):
+        out = step(self, *args, **kwargs)
+        states.append([p.detach().clone() for p in policies[0].parameters()])
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    policy_for = ppo.policy_for
+
+    def recording_policy_for(*args, **kwargs):
+        policies.append(policy_for(*args, **kwargs))
+        return policies[-1]
+
+    monkeypatch.setattr(ppo, "policy_for", recording_policy_for)
+    config = ppo.Config(seed=4, num_envs=8, num_steps=32, epochs=3,
+                        minibatch_size=minibatch_size, total_steps=2 * 256)
+    h = ppo.train("CartPole-v1", config, progress=False)
+    steps_per_epoch = 256 // minibatch_size
+    policy = policies[0]
+    expected_kl, expected_dev = [], []
+    for it, batch in enumerate(batches):
+        obs, actions = batch.obs.flatten(0, 1), batch.actions.flatten(0, 1)
+        for epoch in range(config.epochs):
+            last_step = (it * config.epochs + epoch + 1) * steps_per_epoch - 1
+            with torch.no_grad():
+                for p, saved in zip(policy.parameters(), states[last_step], strict=True):
+                    p.copy_(saved)
+                log_ratio = policy.dist(obs).log_prob(actions) - batch.logp.flatten()
+            expected_kl.append((log_ratio.exp() - 1 - log_ratio).mean().item())
+            expected_dev.append((log_ratio.exp() - 1).abs().max().item())
+    assert len(states) == len(batches) * config.epochs * steps_per_epoch
+    assert h.logs["epoch_max_ratio_deviation"] == expected_dev  # a max: exact in any order
+    # a mean of 256 float32 terms in another order: within 256 roundings of the terms' scale
+    bound = 256 * torch.finfo(torch.float32).eps
+    for got, want in zip(h.logs["epoch_approx_kl"], expected_kl, strict=True):
+        assert want > 0 and abs(got - want) <= bound * want
