@@ -192,7 +192,8 @@ def test_cli_save_writes_the_results_file_with_the_command(monkeypatch, tmp_path
         cli.main(["ppo", "--save"])
 
 
-@pytest.mark.parametrize("name", ["against_sb3.json", "against_sb3_amd_2026-12-07.json"])
+@pytest.mark.parametrize("name", ["against_sb3.json", "against_sb3_amd_2026-12-07.json",
+                                  "against_sb3_amd_2026-12-08.json"])
 def test_the_stored_results_files_load_and_their_tables_are_their_runs(name):
     data = load_results(RESULTS.parent / name)
     assert data["table"] == side_by_side_table(data["runs"])

@@ -47,11 +47,17 @@ what the CPU alone moves, and it would not bring the wall-time ratio near 0.5), 
 ``target_kl`` 0.02 (32,716), 0.05 (25,608; 22,256 at 3e-3; 23,896 at 4e-3), 0.1 at 3e-3
 (21,132; slowest 49,264), 10 epochs at 4e-3 or 6e-3 (32,956 and 31,760), 5 epochs at 8e-3 (2
 of 10 seeds missed the target). The KL target rarely stops the epochs at these settings, so
-none of them cuts the gradient steps per env step much; and per env step this trainer and
-SB3's do the same work (the same networks, 20 passes over one minibatch of 256 per 256 steps),
-so PPO's wall-time lead over SB3 is about its lead in env steps (the Benchmarks page).
-``benchmarks/README.md`` has the side-by-side run against SB3. Read top to bottom: ``Config``,
-then ``train``.
+none of them cuts the gradient steps per env step much. Network size, on a faster 2-core AMD
+EPYC on 2026-12-08 (default: 25,732 env steps and 5.0 s over seeds 0-9, 21,792 and 3.9 s over
+seeds 10-19): 32-32 gave 24,908 and 3.9 s on seeds 0-9 but 25,912 and 3.9 s on seeds 10-19,
+128-128 22,188 and 5.1 s (24,600 and 6.1 s), 16-16 33,140, one layer of 64 40,788; none is
+ahead on both halves. Per env step this trainer and SB3's do the same work (the same
+networks, 20 passes over one minibatch of 256 per 256 steps); pgbook's costs less wall time
+(0.84 of SB3's per env step in the medians of that machine's side-by-side run,
+``benchmarks/results/against_sb3_amd_2026-12-08.json``), in part because an epoch that is one
+minibatch needs no forward pass of its own for the per-epoch logs (:func:`_update`). So PPO's
+wall-time lead over SB3 is its lead in env steps times about 0.85. ``benchmarks/README.md``
+has the side-by-side runs against SB3. Read top to bottom: ``Config``, then ``train``.
 """
 
 from __future__ import annotations
