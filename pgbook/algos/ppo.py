@@ -57,7 +57,8 @@ networks, 20 passes over one minibatch of 256 per 256 steps); pgbook's costs les
 ``benchmarks/results/against_sb3_amd_2026-12-08.json``), in part because an epoch that is one
 minibatch needs no forward pass of its own for the per-epoch logs (:func:`_update`). So PPO's
 wall-time lead over SB3 is its lead in env steps times about 0.85. ``benchmarks/README.md``
-has the side-by-side runs against SB3. Read top to bottom: ``Config``, then ``train``.
+has the side-by-side runs against SB3. Read top to bottom: ``Config``, ``_update`` (the
+epochs of one iteration), then ``train``.
 """
 
 from __future__ import annotations
