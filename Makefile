@@ -46,6 +46,10 @@ book: $(STAMP)
 pdf: $(STAMP)
 	test -d _build/.doctrees || $(MAKE) book
 	$(BIN)/jupyter-book build --builder pdflatex -n --keep-going .
+	@# a link with no target is a dead link on paper: the last LaTeX pass must resolve every one
+	@if grep -q -E "There were undefined (references|citations)" _build/latex/pgbook.log; then \
+		grep -A1 -E "^LaTeX Warning: (Hyper reference|Reference|Citation)" _build/latex/pgbook.log; \
+		echo "make pdf: undefined references in the PDF (above)"; exit 1; fi
 	mkdir -p _build/html/_downloads && cp _build/latex/pgbook.pdf _build/html/_downloads/pgbook.pdf
 
 # Layout work on a few chapters: `make book-part CHAPTERS="08_ppo 12_unified" OUT=/tmp/part`

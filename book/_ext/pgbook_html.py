@@ -23,7 +23,11 @@ Two fixes to the PDF (the LaTeX builder, ``make pdf``):
   full report).
 * ``{numref}`exercise %s <ex-03-1>``` printed "exercise ??": LaTeX numbers a reference
   with ``\ref``, and sphinx-exercise writes its exercises without a LaTeX counter. In
-  the PDF the reference keeps the number Sphinx gave it (the HTML's) as its text.
+  the PDF the reference keeps the number Sphinx gave it (the HTML's) as its text, and
+  links to the label sphinx-exercise (1.2.1) gives an exercise in LaTeX,
+  ``exercise:<label>``. sphinx-exercise rewrites only the references within a chapter
+  so; one from another chapter linked to ``<chapter>:<label>``, which no exercise has,
+  and was a dead link (``make pdf`` now fails on any undefined reference).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from docutils import nodes
 from sphinx import addnodes
 from sphinx.search.en import SearchEnglish
 from sphinx.transforms.post_transforms import SphinxPostTransform
+from sphinx_exercise.nodes import exercise_latex_number_reference
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -150,10 +155,8 @@ class PrintWithoutToggles(SphinxPostTransform):
         for ref in list(self.document.findall(addnodes.number_reference)):
             target = ref.get("refid") or ref.get("refuri", "").rpartition("#")[2]
             if target.startswith("ex-"):
-                link = nodes.reference("", "", *ref.children, internal=True)
-                for key in ("refid", "refuri"):
-                    if key in ref:
-                        link[key] = ref[key]
+                link = exercise_latex_number_reference("", "", *ref.children)
+                link["refid"] = target  # written \hyperref[exercise:<target>]{<text>}
                 ref.replace_self(link)
 
 
